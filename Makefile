@@ -1,0 +1,51 @@
+# Every target installs what it needs into .venv first; `make run` and `make test` are the whole set-up.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The project's CPU machines cap pip at the torch release on their disk (/etc/xdg/pip):
+# ask for exactly that pair there; elsewhere pyproject's ranges pick the right build.
+TORCH_PIN ?= $(shell test -f /etc/xdg/pip/constraints.txt && echo "torch==2.14.1 torchvision==0.29.1")
+EXTRAS ?= dev
+STAMP := $(VENV)/.installed-$(EXTRAS)
+SWEEP_CPU := -m model=fcn,cnn,lstm 'backend=glob(*)' precision=fp32,int8 batch_size=1,16,64 device=cpu
+UI_PORT ?= 5000
+
+.PHONY: help install run test sweep-cpu report ui lint format clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_PIN) -e '.[$(EXTRAS)]'
+	touch $@
+
+install: $(STAMP)  ## create .venv and install the project (EXTRAS=dev,gpu for GPU extras)
+
+run: $(STAMP)  ## benchmark the default cell (CNN, eager, FP32, digits) and print its table
+	$(PY) -m benchmark
+
+test: $(STAMP)  ## run the offline CPU test suite
+	$(PY) -m pytest -q
+
+sweep-cpu: $(STAMP)  ## the custom models x every backend x fp32/int8 x batch 1,16,64 on CPU
+	$(PY) -m benchmark $(SWEEP_CPU)
+
+report: $(STAMP)  ## tables of the latest sweep -> outputs/report.md (ARGS="--all" or "--sweep ID")
+	$(PY) -m benchmark.report $(ARGS)
+
+ui: $(STAMP)  ## MLflow UI on the local store (mlflow.db)
+	@echo "MLflow UI: http://127.0.0.1:$(UI_PORT)"
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(UI_PORT)
+
+lint: $(STAMP)  ## ruff check and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)  ## ruff fix and format
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:  ## remove outputs and the local MLflow store (keeps .venv)
+	rm -rf outputs multirun mlflow.db

@@ -1,0 +1,40 @@
+"""Hydra entry point: `python -m benchmark [overrides]`, `-m` for a sweep, `--help` for the groups."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from benchmark.config import conf_dir, register_configs
+
+register_configs()
+# Library chatter that tells a user nothing (the worker's own log keeps everything).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
+def main(cfg: DictConfig) -> None:
+    from benchmark.job import run_cell, sweep_id_of
+    from benchmark.summary import print_cell_line, print_cell_table
+    from benchmark.tracking import default_tracking_uri, log_cell_safely
+
+    hydra_cfg = HydraConfig.get()
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    job_dir = Path(hydra_cfg.runtime.output_dir)
+    launch_dir = Path(hydra_cfg.runtime.cwd)
+    record = run_cell(cfg, job_dir, sweep_id_of(job_dir, multirun))
+    uri = cfg.tracking_uri or default_tracking_uri(launch_dir)
+    log_cell_safely(record, job_dir / "record.json", uri, cfg.experiment)
+    if multirun:
+        print_cell_line(record)
+    else:
+        print_cell_table(record)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Backends: one module + one YAML each (conf/backend/<name>.yaml names the class in
+`_target_` and declares the devices and precisions it runs). The job runner never changes
+to add one: it builds whatever class the YAML names through `create_backend`."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+Inputs = tuple[torch.Tensor, ...]
+
+
+class UnsupportedCell(Exception):
+    """The backend found, while building, that it cannot run this cell (recorded as skipped)."""
+
+
+class LabelMismatch(RuntimeError):
+    """The artifact is not what its row says (e.g. an INT8 build with no INT8 op): the cell fails."""
+
+
+@dataclass
+class BuildContext:
+    model: nn.Module  # float32, eval, on `device`; the backend owns it and may change it in place
+    example: Inputs  # one batch of the cell's shape, float32, on `device`
+    precision: DictConfig  # conf/precision/<name>.yaml
+    device: torch.device
+    calibration: Callable[[], Iterator[Inputs]]  # train-split batches on the host, never eval data
+    quantization: str  # the model's preferred int8 scheme: dynamic | static
+    workdir: Path  # where the backend may write its files (ONNX, packages, engines)
+    threads: int
+
+
+@dataclass
+class Artifact:
+    run: Callable[..., torch.Tensor]  # inputs (already cast to input_dtype, on device) -> logits
+    input_dtype: torch.dtype = torch.float32  # floating inputs are cast to this outside the timed loop
+    facts: dict[str, Any] = field(default_factory=dict)  # evidence that the artifact is what its row says
+    synchronize: Callable[[], None] | None = None  # waits for the stream the artifact really uses
+
+
+class Backend(ABC):
+    """Turns a float32 model into a callable that runs it the backend's way."""
+
+    @abstractmethod
+    def build(self, ctx: BuildContext) -> Artifact: ...
+
+
+def create_backend(backend_cfg: DictConfig) -> Backend:
+    from hydra.utils import get_class
+
+    return get_class(backend_cfg._target_)(**backend_cfg.options)

@@ -1,0 +1,151 @@
+"""ONNX Runtime: torch.onnx export (dynamo exporter, dynamic batch axis), optional INT8
+quantization by ORT's own tools, then an InferenceSession on the requested provider.
+The facts come from the session itself: active providers, and the INT8 ops left in the
+graph ORT actually optimised and runs."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchmark.backends import Artifact, Backend, BuildContext, LabelMismatch, UnsupportedCell
+
+CALIBRATION_SAMPLES = 512
+# Ops that compute in INT8 (ONNX standard and ORT's com.microsoft contrib ops).
+INT8_OPS = {
+    "QLinearConv", "QLinearMatMul", "MatMulInteger", "ConvInteger", "QGemm", "QAttention",
+    "DynamicQuantizeLSTM", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QLinearAdd",
+}  # fmt: skip
+FLOAT_COMPUTE_OPS = {
+    "Conv",
+    "MatMul",
+    "Gemm",
+    "LSTM",
+    "GRU",
+    "FusedConv",
+    "FusedMatMul",
+    "FusedGemm",
+    "Attention",
+}
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+
+
+def export_onnx(
+    model: torch.nn.Module, example: tuple[torch.Tensor, ...], path: Path, opset: int
+) -> list[str]:
+    """Export with a dynamic batch axis on every input; returns the input names."""
+    names = [f"input_{i}" for i in range(len(example))]
+    batch = torch.export.Dim("batch")
+    with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints its progress
+        torch.onnx.export(
+            model, example, str(path), dynamo=True, opset_version=opset, input_names=names,
+            output_names=["logits"], dynamic_shapes=tuple({0: batch} for _ in example), external_data=False,
+        )  # fmt: skip
+    return names
+
+
+class _CalibrationReader:
+    """Feeds ORT's static quantizer train-split batches (never the eval split)."""
+
+    def __init__(self, ctx: BuildContext, names: list[str]):
+        self._batches = self._take(ctx, names)
+
+    @staticmethod
+    def _take(ctx: BuildContext, names: list[str]):
+        seen = 0
+        for inputs in ctx.calibration():
+            if seen >= CALIBRATION_SAMPLES:
+                return
+            seen += inputs[0].shape[0]
+            yield {n: t.cpu().numpy() for n, t in zip(names, inputs, strict=True)}
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._batches, None)
+
+
+def quantize_int8(fp32_path: Path, ctx: BuildContext, names: list[str]) -> tuple[Path, str]:
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    out = fp32_path.with_name(f"model.int8-{ctx.quantization}.onnx")
+    if ctx.quantization == "dynamic":
+        quantize_dynamic(str(fp32_path), str(out), weight_type=QuantType.QInt8)
+        return out, "ORT dynamic int8 (weights int8, activations quantized per call)"
+    prepped = fp32_path.with_name("model.prepped.onnx")
+    quant_pre_process(str(fp32_path), str(prepped))
+    quantize_static(
+        str(prepped), str(out), _CalibrationReader(ctx, names), quant_format=QuantFormat.QDQ,
+        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True,
+    )  # fmt: skip
+    return out, f"ORT static int8 QDQ, calibrated on {CALIBRATION_SAMPLES} train-split samples"
+
+
+def op_counts(path: Path) -> Counter:
+    import onnx
+
+    return Counter(node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node)
+
+
+class OnnxRuntimeBackend(Backend):
+    def __init__(self, opset: int = 18, graph_optimization: str = "all"):
+        self.opset, self.graph_optimization = opset, graph_optimization
+
+    def build(self, ctx: BuildContext) -> Artifact:
+        import onnxruntime as ort
+
+        if ctx.precision.dtype != "float32":
+            raise UnsupportedCell(f"{ctx.precision.name} is not wired for ONNX Runtime on {ctx.device.type}")
+        provider = PROVIDERS[ctx.device.type]
+        if provider not in ort.get_available_providers():
+            raise UnsupportedCell(
+                f"onnxruntime {ort.__version__} here has no {provider} (install onnxruntime-gpu)"
+            )
+        path = ctx.workdir / "model.fp32.onnx"
+        names = export_onnx(ctx.model.float().cpu(), tuple(t.cpu() for t in ctx.example), path, self.opset)
+        facts: dict[str, Any] = {"opset": self.opset, "onnxruntime": ort.__version__}
+        if ctx.precision.quantized:
+            path, facts["scheme"] = quantize_int8(path, ctx, names)
+        session = self._session(path, provider, ctx)
+        facts["providers"] = session.get_providers()
+        if facts["providers"][0] != provider:
+            raise LabelMismatch(f"ORT session runs on {facts['providers']}, not {provider}")
+        facts.update(self._verify_ops(ctx.workdir / "model.optimized.onnx", ctx.precision.quantized))
+
+        def run(*inputs: torch.Tensor) -> torch.Tensor:
+            feeds = {
+                n: t.numpy() for n, t in zip(names, inputs, strict=True)
+            }  # zero-copy views of host tensors
+            return torch.from_numpy(session.run(None, feeds)[0])
+
+        return Artifact(run=run, facts=facts)
+
+    def _session(self, path: Path, provider: str, ctx: BuildContext):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = ctx.threads
+        options.graph_optimization_level = {
+            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+            "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        }[self.graph_optimization]
+        # The graph ORT really runs after its fusions: the INT8 proof is read from it.
+        options.optimized_model_filepath = str(ctx.workdir / "model.optimized.onnx")
+        return ort.InferenceSession(str(path), options, providers=[provider])
+
+    @staticmethod
+    def _verify_ops(optimized: Path, quantized: bool) -> dict[str, int]:
+        ops = op_counts(optimized)
+        int8_ops = sum(n for op, n in ops.items() if op in INT8_OPS)
+        float_ops = sum(n for op, n in ops.items() if op in FLOAT_COMPUTE_OPS)
+        if quantized and int8_ops == 0:
+            raise LabelMismatch(f"the INT8 model ORT runs has no INT8 op (ops: {dict(ops)})")
+        if not quantized and int8_ops:
+            raise LabelMismatch(f"a float row runs {int8_ops} INT8 ops")
+        return {"int8_ops": int8_ops, "float_compute_ops": float_ops}

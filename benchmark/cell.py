@@ -1,0 +1,78 @@
+"""Decide, from the config alone and before any process starts, what one cell is:
+its device, whether its input is valid, and whether the backend declares it can run it."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from omegaconf import DictConfig
+
+from benchmark.config import DEVICES
+
+FAULTS = ("abort", "segfault", "raise", "hang", "oom")
+
+
+class BadInput(ValueError):
+    """A config value that cannot work; its message names the value and the fix."""
+
+
+@lru_cache(maxsize=1)
+def visible_gpus() -> int:
+    """GPUs NVML sees, without importing torch (the parent process stays light)."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return 0
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        return int(pynvml.nvmlDeviceGetCount())
+    except Exception:
+        return 0
+
+
+def resolve_device(requested: str) -> str:
+    if requested not in DEVICES:
+        raise BadInput(f"device={requested!r} is not one of {', '.join(DEVICES)}")
+    if requested == "auto":
+        return "cuda" if visible_gpus() else "cpu"
+    if requested == "cuda" and not visible_gpus():
+        raise BadInput("device=cuda but no GPU is visible on this machine: use device=cpu (or device=auto)")
+    return requested
+
+
+def check_input(cfg: DictConfig) -> None:
+    """One clear line per bad value, before any work starts."""
+    if not isinstance(cfg.batch_size, int) or cfg.batch_size < 1:
+        raise BadInput(f"batch_size={cfg.batch_size} must be a positive integer, e.g. batch_size=1,16,64")
+    timing = cfg.timing
+    for key in ("warmup_s", "min_s", "max_s"):
+        if timing[key] <= 0:
+            raise BadInput(f"timing.{key}={timing[key]} must be > 0 seconds")
+    for key in ("warmup_iters", "min_iters"):
+        if timing[key] < 1:
+            raise BadInput(f"timing.{key}={timing[key]} must be >= 1")
+    if cfg.eval_samples is not None and cfg.eval_samples < 1:
+        raise BadInput(f"eval_samples={cfg.eval_samples} must be >= 1, or null for the whole eval split")
+    if cfg.threads is not None and cfg.threads < 1:
+        raise BadInput(f"threads={cfg.threads} must be >= 1, or null for one per core")
+    if cfg.cell_timeout_s <= 0:
+        raise BadInput(f"cell_timeout_s={cfg.cell_timeout_s} must be > 0")
+    if cfg.fault is not None:
+        if cfg.fault not in FAULTS:
+            raise BadInput(f"fault={cfg.fault} is not one of {', '.join(FAULTS)}")
+        if os.environ.get("BENCHMARK_ALLOW_FAULTS") != "1":
+            raise BadInput("fault injection is for tests only: set BENCHMARK_ALLOW_FAULTS=1 to use it")
+
+
+def unsupported_reason(cfg: DictConfig, device: str) -> str | None:
+    """Why the backend cannot run this cell, as declared in its YAML; None if it can."""
+    backend, precision, model = cfg.backend, cfg.precision.name, cfg.model.name
+    if model in backend.unsupported_models:
+        return backend.unsupported_models[model]
+    if device not in backend.precisions:
+        return f"{backend.name} does not run on {device}"
+    if precision not in backend.precisions[device]:
+        allowed = ", ".join(backend.precisions[device])
+        return f"{backend.name} on {device} runs {allowed}, not {precision}"
+    return None

@@ -1,0 +1,80 @@
+"""Typed schemas for the Hydra config. Registered in the ConfigStore and merged first by
+conf/config.yaml, so a misspelt key or a wrongly typed value fails when the config is composed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING
+    family: str = MISSING  # loader in benchmark.models: custom | torchvision | hf
+    arch: str = MISSING  # architecture inside the family
+    dataset: str = "digits"  # default dataset of this model
+    pretrained: bool = True
+    quantization: str = "dynamic"  # ORT int8 scheme that suits the architecture: dynamic | static
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BackendConfig:
+    name: str = MISSING
+    _target_: str = MISSING  # the Backend class
+    precisions: dict[str, list[str]] = field(default_factory=dict)  # device -> precisions it can run
+    unsupported_models: dict[str, str] = field(default_factory=dict)  # model name -> reason
+    options: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the Backend class
+
+
+@dataclass
+class PrecisionConfig:
+    name: str = MISSING
+    dtype: str = "float32"  # dtype of weights and floating inputs
+    quantized: bool = False
+
+
+@dataclass
+class TimingConfig:
+    warmup_iters: int = 10
+    warmup_s: float = 1.0
+    min_iters: int = 50
+    min_s: float = 2.0
+    max_s: float = 60.0  # stop the timed loop past this even if min_iters is not reached
+
+
+@dataclass
+class BenchmarkConfig:
+    model: ModelConfig = MISSING
+    backend: BackendConfig = MISSING
+    precision: PrecisionConfig = MISSING
+    batch_size: int = 1
+    device: str = "auto"
+    seed: int = 0
+    dataset: Optional[str] = None
+    data_dir: str = "data"
+    eval_samples: Optional[int] = None
+    threads: Optional[int] = None
+    tf32: bool = False
+    timing: TimingConfig = field(default_factory=TimingConfig)
+    cell_timeout_s: float = 900.0
+    cache_dir: str = "outputs/cache"
+    tracking_uri: Optional[str] = None
+    experiment: str = "benchmark"
+    fault: Optional[str] = None
+
+
+def register_configs() -> None:
+    ConfigStore.instance().store(name="benchmark_schema", node=BenchmarkConfig)
+
+
+def conf_dir() -> Path:
+    """conf/ of a checkout, else the copy an installed wheel carries inside the package."""
+    checkout = Path(__file__).resolve().parent.parent / "conf"
+    return checkout if checkout.is_dir() else Path(__file__).resolve().parent / "conf"

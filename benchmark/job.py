@@ -1,0 +1,141 @@
+"""One cell, as the Hydra job runs it: check the input, decide skips from the YAMLs, measure
+in an isolated child process, and record the outcome (JSON beside the job, then MLflow)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from benchmark.cell import BadInput, check_input, resolve_device, unsupported_reason
+from benchmark.measure.memory import PhasePeakSampler, nvml_process_bytes, rss_bytes
+from benchmark.records import CellRecord
+
+
+def sweep_id_of(job_dir: Path, multirun: bool) -> str:
+    """A multirun's jobs share the sweep dir (their parent folder); a single run is its own sweep."""
+    return job_dir.parent.name if multirun else job_dir.name
+
+
+def run_cell(cfg: DictConfig, job_dir: Path, sweep_id: str) -> CellRecord:
+    started = time.perf_counter()
+    record = CellRecord(
+        sweep_id=sweep_id,
+        model=cfg.model.name,
+        backend=cfg.backend.name,
+        precision=cfg.precision.name,
+        batch_size=cfg.batch_size,
+        device=str(cfg.device),
+        job_dir=str(job_dir),
+    )
+    try:
+        check_input(cfg)
+        record.device = resolve_device(cfg.device)
+        reason = unsupported_reason(cfg, record.device)
+    except BadInput as exc:
+        record.status, record.message, record.error_type = "skipped", f"bad input: {exc}", "BadInput"
+        reason = None
+    if reason:
+        record.status, record.message = "skipped", reason
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    resolved["device"] = record.device
+    for key in ("cache_dir", "data_dir"):  # the worker must not depend on the cwd it inherits
+        resolved[key] = str(Path(resolved[key]).resolve())
+    record.config = resolved
+    if record.status == "ok":
+        measure_in_child(OmegaConf.create(resolved), job_dir, record)
+    record.wall_s = time.perf_counter() - started
+    record.save(job_dir / "record.json")
+    return record
+
+
+def worker_env() -> dict[str, str]:
+    """The child finds this package even when run from a checkout that is not installed."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def measure_in_child(cfg: DictConfig, job_dir: Path, record: CellRecord) -> None:
+    job_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, job_dir / "cell.yaml")
+    for stale in ("result.json", "phase"):
+        (job_dir / stale).unlink(missing_ok=True)
+    probes = {"rss": rss_bytes}
+    if record.device == "cuda":
+        probes["vram"] = nvml_process_bytes
+    with open(job_dir / "worker.log", "w") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "benchmark.worker", str(job_dir)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=worker_env(),
+            start_new_session=True,  # its own process group: a timeout kills compile workers too
+        )
+        with PhasePeakSampler(child.pid, job_dir / "phase", probes) as sampler:
+            timed_out = wait_or_kill(child, cfg.cell_timeout_s)
+    read_outcome(job_dir, record, child.returncode, timed_out, cfg.cell_timeout_s)
+    add_memory_peaks(record, sampler)
+
+
+def wait_or_kill(child: subprocess.Popen, timeout_s: float) -> bool:
+    try:
+        child.wait(timeout=timeout_s)
+        return False
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+        return True
+    except KeyboardInterrupt:
+        os.killpg(child.pid, signal.SIGKILL)  # Ctrl-C: end the cell's child, keep finished records
+        child.wait()
+        raise
+
+
+def read_outcome(
+    job_dir: Path, record: CellRecord, returncode: int, timed_out: bool, timeout_s: float
+) -> None:
+    import json
+
+    result_file = job_dir / "result.json"
+    if timed_out:
+        record.status, record.message = "timeout", f"worker still running after cell_timeout_s={timeout_s:g}"
+    elif result_file.is_file():
+        result = json.loads(result_file.read_text())
+        record.status = result["status"]
+        record.message = result.get("message", "")
+        record.error_type = result.get("error_type", "")
+        record.metrics = result.get("metrics", {})
+        record.facts = result.get("facts", {})
+        record.environment = result.get("environment", {})
+        record.latencies_ms = result.get("latencies_ms", [])
+    elif returncode < 0:
+        name = signal.Signals(-returncode).name
+        record.status, record.error_type = "crashed", name
+        record.message = f"worker killed by {name}; see {job_dir / 'worker.log'}"
+        if name == "SIGKILL":  # the kernel's OOM killer sends SIGKILL
+            record.status, record.message = (
+                "oom",
+                f"worker killed by SIGKILL (host out of memory?); see {job_dir / 'worker.log'}",
+            )
+    else:
+        record.status, record.error_type = "crashed", f"exit {returncode}"
+        record.message = f"worker exited {returncode} without a result; see {job_dir / 'worker.log'}"
+
+
+def add_memory_peaks(record: CellRecord, sampler: PhasePeakSampler) -> None:
+    """Headline peaks: the `run` phase (timed artifact only), not the FP32 reference before it."""
+    if record.status != "ok":
+        return
+    peaks = {
+        "peak_rss_mb": sampler.peak("rss", "run"),
+        "peak_vram_mb": sampler.peak("vram", "run"),
+        "peak_vram_build_mb": sampler.peak("vram", "build"),
+    }
+    record.metrics.update({k: v for k, v in peaks.items() if v is not None})

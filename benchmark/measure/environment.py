@@ -1,0 +1,90 @@
+"""Where a number came from: hardware, drivers, library versions, thread and TF32 settings."""
+
+from __future__ import annotations
+
+import os
+import platform
+from importlib import metadata
+from typing import Any
+
+import torch
+
+LIBRARIES = (
+    "torch",
+    "torchvision",
+    "onnx",
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "transformers",
+    "torchao",
+    "torch-tensorrt",
+)
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def library_versions() -> dict[str, str]:
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def configure_runtime(threads: int | None, tf32: bool, seed: int) -> int:
+    """Pin what changes the numbers, before anything runs; returns the thread count."""
+    threads = threads or len(os.sched_getaffinity(0))
+    torch.set_num_threads(threads)
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.manual_seed(seed)
+    return threads
+
+
+def collect(device: torch.device) -> dict[str, Any]:
+    env: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cpu_count": len(os.sched_getaffinity(0)),
+        "torch_threads": torch.get_num_threads(),
+        "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+        "tf32_cudnn": torch.backends.cudnn.allow_tf32,
+        **{f"version_{k}": v for k, v in library_versions().items()},
+    }
+    if device.type == "cuda":
+        env.update(gpu_environment(device))
+    return env
+
+
+def gpu_environment(device: torch.device) -> dict[str, Any]:
+    props = torch.cuda.get_device_properties(device)
+    env: dict[str, Any] = {
+        "gpu": props.name,
+        "gpu_memory_mb": props.total_memory // (1024 * 1024),
+        "gpu_capability": f"{props.major}.{props.minor}",
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version(),
+    }
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        handle = pynvml.nvmlDeviceGetHandleByIndex(device.index or 0)
+        env["driver"] = pynvml.nvmlSystemGetDriverVersion()
+        env["sm_clock_mhz"] = pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM)
+        env["mem_clock_mhz"] = pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_MEM)
+    except Exception as exc:  # NVML missing or refused: the torch facts above still stand
+        env["nvml_error"] = str(exc)
+    return env

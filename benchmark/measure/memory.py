@@ -1,0 +1,94 @@
+"""Memory of the worker process, sampled from the parent so nothing runs inside the timed loop.
+
+Host: the worker's resident set (psutil). GPU: the worker's own usage as NVML reports it
+(nvmlDeviceGetComputeRunningProcesses), which counts the CUDA context, torch's allocator,
+ORT arenas and TensorRT engines alike, unlike torch's allocator statistics. Peaks are kept
+per phase: the worker writes its current phase (load, reference, build, run) to a file, so
+`run` holds what the timed artifact needs, without the FP32 reference pass before it."""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+MB = 1024 * 1024
+
+
+def nvml_process_bytes(pid: int) -> int | None:
+    """GPU memory NVML attributes to `pid`, summed over devices; None without NVML."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        total = 0
+        for index in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
+                if proc.pid == pid and proc.usedGpuMemory:
+                    total += proc.usedGpuMemory
+        return total
+    except Exception:
+        return None
+
+
+def rss_bytes(pid: int) -> int | None:
+    try:
+        import psutil
+
+        return psutil.Process(pid).memory_info().rss
+    except Exception:
+        return None
+
+
+class PhasePeakSampler:
+    """Samples `probes` (name -> pid -> bytes) every `interval_s` and keeps each one's peak per phase."""
+
+    def __init__(
+        self,
+        pid: int,
+        phase_file: Path,
+        probes: dict[str, Callable[[int], int | None]],
+        interval_s: float = 0.01,
+    ):
+        self.pid, self.phase_file, self.probes, self.interval_s = pid, phase_file, probes, interval_s
+        self.peaks: dict[str, dict[str, float]] = defaultdict(dict)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def __enter__(self) -> PhasePeakSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _phase(self) -> str:
+        try:
+            return self.phase_file.read_text().strip() or "start"
+        except OSError:
+            return "start"
+
+    def sample(self) -> None:
+        phase = self._phase()
+        for name, probe in self.probes.items():
+            value = probe(self.pid)
+            if value is not None:
+                mb = value / MB
+                self.peaks[phase][name] = max(mb, self.peaks[phase].get(name, 0.0))
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.sample()
+
+    def peak(self, name: str, phase: str) -> float | None:
+        return self.peaks.get(phase, {}).get(name)
+
+
+def host_peak_rss_mb() -> float:
+    """Peak RSS of this process over its whole life (kernel's own record, no sampling gaps)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

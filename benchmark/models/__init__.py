@@ -1,0 +1,59 @@
+"""Model registry: a family name (model.family in the YAML) -> a loader."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+from torch import nn
+
+from benchmark.data import Splits
+
+
+@dataclass
+class LoadedModel:
+    module: nn.Module  # float32, eval mode, on the CPU
+    weights: str  # trained | pretrained | random: the report marks random weights
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+Loader = Callable[[DictConfig, Splits, Path], LoadedModel]
+FAMILIES: dict[str, Loader] = {}
+
+
+def register(family: str) -> Callable[[Loader], Loader]:
+    def wrap(loader: Loader) -> Loader:
+        FAMILIES[family] = loader
+        return loader
+
+    return wrap
+
+
+@register("custom")
+def load_custom(model_cfg: DictConfig, splits: Splits, cache_dir: Path) -> LoadedModel:
+    from benchmark.models.custom import ARCHITECTURES
+    from benchmark.models.training import TrainRecipe, cache_key, load_or_train
+
+    (image,), _ = splits.eval[0]
+    shape = tuple(image.shape)
+    module = ARCHITECTURES[model_cfg.arch](*shape, num_classes=splits.num_classes, **model_cfg.options)
+    if not (model_cfg.pretrained and splits.cheap_to_train):
+        return LoadedModel(module.eval(), "random", {"input_shape": shape})
+    recipe = TrainRecipe()
+    key = cache_key(model_cfg.arch, shape, splits.num_classes, splits.name, recipe)
+    path = cache_dir / "weights" / f"{model_cfg.arch}-{splits.name}-{key}.pt"
+    trained_now = load_or_train(module, splits.train, path, recipe)
+    return LoadedModel(
+        module.eval(),
+        "trained",
+        {"input_shape": shape, "weights_file": str(path), "trained_now": trained_now},
+    )
+
+
+def load_model(model_cfg: DictConfig, splits: Splits, cache_dir: Path) -> LoadedModel:
+    if model_cfg.family not in FAMILIES:
+        raise ValueError(f"unknown model family {model_cfg.family!r}; known: {', '.join(sorted(FAMILIES))}")
+    return FAMILIES[model_cfg.family](model_cfg, splits, cache_dir)

@@ -1,0 +1,63 @@
+"""The study's small custom models. Each takes images (B, C, H, W) of any size and class
+count, so the same architecture runs on 8x8 digits and on ImageNet-shaped input."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class FCN(nn.Module):
+    def __init__(self, channels: int, height: int, width: int, num_classes: int, hidden: int = 256):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(channels * height * width, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden // 2),
+            nn.ReLU(),
+            nn.Linear(hidden // 2, num_classes),
+        )
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.layers(images)
+
+
+class CNN(nn.Module):
+    def __init__(self, channels: int, height: int, width: int, num_classes: int, width_mult: int = 32):
+        super().__init__()
+        c = width_mult
+        self.features = nn.Sequential(
+            nn.Conv2d(channels, c, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(c, 2 * c, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(2 * c, 2 * c, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
+        self.head = nn.Linear(2 * c, num_classes)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(images))
+
+
+class LSTM(nn.Module):
+    """Reads the image row by row: a sequence of H steps of C*W features. The state starts
+    at zero inside each call, so nothing ties the module to one batch size."""
+
+    def __init__(self, channels: int, height: int, width: int, num_classes: int, hidden: int = 128):
+        super().__init__()
+        self.lstm = nn.LSTM(channels * width, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, num_classes)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = images.shape
+        rows = images.permute(0, 2, 1, 3).reshape(b, h, c * w)
+        out, _ = self.lstm(rows)
+        return self.head(out[:, -1])
+
+
+ARCHITECTURES: dict[str, type[nn.Module]] = {"fcn": FCN, "cnn": CNN, "lstm": LSTM}

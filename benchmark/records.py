@@ -1,0 +1,62 @@
+"""The record one cell leaves behind: what ran, how it ended, what it measured."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+# How a cell can end. Only `ok` carries measurements.
+STATUSES = ("ok", "skipped", "error", "oom", "crashed", "timeout")
+
+
+@dataclass
+class CellRecord:
+    sweep_id: str
+    model: str
+    backend: str
+    precision: str
+    batch_size: int
+    device: str
+    status: str = "ok"
+    message: str = ""  # reason of a skip, or the error's message
+    error_type: str = ""  # exception type name, or the signal that killed the worker
+    metrics: dict[str, float] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)  # what the artifact proved about itself
+    environment: dict[str, Any] = field(default_factory=dict)
+    latencies_ms: list[float] = field(default_factory=list)  # every timed iteration, whole batch
+    config: dict[str, Any] = field(default_factory=dict)  # the resolved config of the cell
+    job_dir: str = ""
+    wall_s: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}/{self.backend}/{self.device}/{self.precision}/bs{self.batch_size}"
+
+    @property
+    def row_label(self) -> str:
+        """The report's row: `<backend> <device> <precision>`, as in the study's tables."""
+        return f"{self.backend} {self.device} {self.precision}"
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=1, default=str))
+
+    @classmethod
+    def load(cls, path: Path) -> CellRecord:
+        return cls(**json.loads(path.read_text()))
+
+
+def status_label(status: str, error_type: str = "", message: str = "") -> str:
+    """What a report shows in place of a number, in the study's words."""
+    if status == "skipped":
+        return f"unsupported: {message}"
+    if status == "oom":
+        return "OutOfMemory"
+    if status == "crashed":
+        return f"crashed ({error_type})" if error_type else "crashed"
+    if status == "timeout":
+        return "timeout"
+    if status == "error":
+        return error_type or "error"
+    return status

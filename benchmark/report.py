@@ -1,0 +1,130 @@
+"""Pivot the MLflow runs into the study's per-model tables:
+`python -m benchmark.report [--sweep ID | --all] [--out outputs/report.md]`.
+
+Rows are `<backend> <device> <precision>`, columns `batch size N`. A failed cell shows its
+status (OutOfMemory, RuntimeError, unsupported: <reason>) instead of a number; a metric that
+cannot apply (GPU memory of a CPU row, F1 of random weights) shows a dash or n/a."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from tabulate import tabulate
+
+from benchmark.records import status_label
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    metric: str
+    fmt: str
+    not_applicable: str = "-"
+
+
+TABLES = (
+    Table("Inference time [ms/sample]", "latency_ms_per_sample", "{:.4f}"),
+    Table("Peak VRAM [MB]", "peak_vram_mb", "{:.0f}"),
+    Table("Peak RAM [MB]", "peak_rss_mb", "{:.0f}"),
+    Table("F1 score", "f1_macro", "{:.4f}", not_applicable="n/a"),
+)
+CELL_KEYS = ["model", "backend", "device", "precision", "batch_size"]
+
+
+def load_runs(
+    tracking_uri: str, experiment: str, sweep: str | None = None, all_sweeps: bool = False
+) -> pd.DataFrame:
+    """One row per cell: its tags and metrics, from the latest sweep (or the one named, or all)."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    runs = mlflow.search_runs(
+        experiment_names=[experiment], filter_string="tags.kind = 'cell'", output_format="pandas"
+    )
+    if runs.empty:
+        raise SystemExit(
+            f"no benchmark runs in experiment {experiment!r} at {tracking_uri}: run a sweep first"
+        )
+    # Our tags and metrics, without MLflow's own run columns (its `status` is not ours).
+    keep = [c for c in runs.columns if c.startswith(("tags.", "metrics."))]
+    runs = runs[keep + ["start_time"]].rename(columns=lambda c: c.split(".", 1)[1] if "." in c else c)
+    runs["batch_size"] = runs["batch_size"].astype(int)
+    if sweep:
+        runs = runs[runs["sweep_id"] == sweep]
+        if runs.empty:
+            raise SystemExit(f"no runs of sweep {sweep!r}; sweeps here: see `--all` or the MLflow UI")
+    elif not all_sweeps:
+        latest = runs.sort_values("start_time").iloc[-1]["sweep_id"]
+        runs = runs[runs["sweep_id"] == latest]
+    # A cell measured twice keeps its latest measurement.
+    return runs.sort_values("start_time").drop_duplicates(CELL_KEYS, keep="last")
+
+
+def cell_text(run: pd.Series, table: Table) -> str:
+    if run["status"] != "ok":
+        return status_label(run["status"], run.get("error_type") or "", run.get("message") or "")
+    value = run.get(table.metric)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return table.not_applicable
+    return table.fmt.format(value)
+
+
+def pivot(runs: pd.DataFrame, table: Table) -> pd.DataFrame:
+    runs = runs.assign(
+        row=runs["backend"] + " " + runs["device"] + " " + runs["precision"],
+        column=runs["batch_size"],
+        text=runs.apply(cell_text, axis=1, table=table),
+    )
+    grid = runs.pivot(index="row", columns="column", values="text").sort_index(axis=1)
+    grid.columns = [f"batch size {c}" for c in grid.columns]
+    grid.index.name = None
+    return grid.fillna("not run")
+
+
+def render_markdown(runs: pd.DataFrame) -> str:
+    lines = ["# Benchmark report", ""]
+    ids = sorted(runs["sweep_id"].unique())
+    sweeps = ", ".join(ids) if len(ids) <= 3 else f"{len(ids)} sweeps, {ids[0]} to {ids[-1]}"
+    lines += [f"Sweep(s): {sweeps}. Cells: {len(runs)} ({(runs['status'] == 'ok').sum()} measured).", ""]
+    for model, model_runs in runs.groupby("model", sort=True):
+        lines += [f"## {model}", ""]
+        random = model_runs.get("weights", pd.Series(dtype=str)).eq("random").any()
+        if random:
+            lines += ["Random weights: F1 means nothing here (n/a); fidelity to FP32 still holds.", ""]
+        for table in TABLES:
+            lines += [
+                f"### {table.title}",
+                "",
+                tabulate(pivot(model_runs, table), headers="keys", tablefmt="github"),
+                "",
+            ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from benchmark.tracking import default_tracking_uri
+
+    parser = argparse.ArgumentParser(prog="python -m benchmark.report", description=__doc__.splitlines()[0])
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--sweep", help="sweep id (its output folder's name); default: the latest sweep")
+    which.add_argument("--all", action="store_true", help="every sweep, the latest measurement of each cell")
+    parser.add_argument("--tracking-uri", default=None, help="default: sqlite:///<cwd>/mlflow.db")
+    parser.add_argument("--experiment", default="benchmark")
+    parser.add_argument("--out", type=Path, default=Path("outputs/report.md"))
+    args = parser.parse_args(argv)
+    runs = load_runs(
+        args.tracking_uri or default_tracking_uri(Path.cwd()), args.experiment, args.sweep, args.all
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(render_markdown(runs))
+    runs.to_csv(args.out.with_suffix(".csv"), index=False)
+    print(args.out.read_text())
+    print(f"written: {args.out} and {args.out.with_suffix('.csv')}")
+
+
+if __name__ == "__main__":
+    main()

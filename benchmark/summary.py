@@ -1,0 +1,50 @@
+"""What the terminal shows: one line per finished cell in a sweep, a short table for one cell."""
+
+from __future__ import annotations
+
+from tabulate import tabulate
+
+from benchmark.records import CellRecord, status_label
+
+HEADLINE = (
+    ("latency_ms_per_sample", "ms/sample", "{:.4f}"),
+    ("latency_p50_ms", "p50 batch ms", "{:.3f}"),
+    ("latency_p99_ms", "p99 batch ms", "{:.3f}"),
+    ("throughput_samples_per_s", "samples/s", "{:,.0f}"),
+    ("f1_macro", "F1 (macro)", "{:.4f}"),
+    ("accuracy", "accuracy", "{:.4f}"),
+    ("top1_agreement", "top-1 agreement with FP32", "{:.4f}"),
+    ("rel_error", "rel. error vs FP32", "{:.2e}"),
+    ("peak_rss_mb", "peak RAM MB", "{:.0f}"),
+    ("peak_vram_mb", "peak VRAM MB", "{:.0f}"),
+    ("build_s", "build s", "{:.2f}"),
+    ("first_call_ms", "first call ms", "{:.2f}"),
+)
+
+
+def headline_rows(record: CellRecord) -> list[tuple[str, str]]:
+    return [(label, fmt.format(record.metrics[key])) for key, label, fmt in HEADLINE if key in record.metrics]
+
+
+def print_cell_table(record: CellRecord) -> None:
+    print(
+        f"\n{record.name}: {record.status}"
+        + (
+            f" ({status_label(record.status, record.error_type, record.message)})"
+            if record.status != "ok"
+            else ""
+        )
+    )
+    if record.status == "ok":
+        print(tabulate(headline_rows(record), tablefmt="simple"))
+    print(f"record: {record.job_dir}/record.json")
+
+
+def print_cell_line(record: CellRecord) -> None:
+    m = record.metrics
+    if record.status == "ok":
+        f1 = f"F1 {m['f1_macro']:.3f}" if "f1_macro" in m else "F1 n/a"
+        detail = f"{m['latency_ms_per_sample']:.4f} ms/sample  {f1}  RAM {m.get('peak_rss_mb', float('nan')):.0f} MB"
+    else:
+        detail = status_label(record.status, record.error_type, record.message)
+    print(f"[{record.status:>7}] {record.name:<40} {detail}  ({record.wall_s:.1f} s)", flush=True)

@@ -1,0 +1,170 @@
+"""The child process that measures one cell: `python -m benchmark.worker <job_dir>`.
+
+It reads <job_dir>/cell.yaml (the resolved config, device already decided by the parent),
+and writes <job_dir>/result.json. Phases are announced in <job_dir>/phase for the parent's
+memory sampler: load -> reference -> build -> run."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+
+def set_phase(job_dir: Path, phase: str) -> None:
+    (job_dir / "phase").write_text(phase)
+
+
+def on_device(inputs, device, dtype=None):
+    """Inputs on the device; floating ones cast to `dtype` (token ids stay integers)."""
+    return tuple(
+        t.to(device, dtype=dtype if (dtype is not None and t.is_floating_point()) else None) for t in inputs
+    )
+
+
+def cuda_context_mb(device) -> float:
+    """What the CUDA context alone costs this process (NVML), before any model is loaded."""
+    import torch
+
+    from benchmark.measure.memory import MB, nvml_process_bytes
+
+    torch.zeros(1, device=device)
+    torch.cuda.synchronize(device)
+    used = nvml_process_bytes(os.getpid())
+    return (used or 0) / MB
+
+
+def reference_logits(model, eval_batches, device) -> list:
+    """FP32 eager outputs on the eval inputs, kept on the host for the fidelity check."""
+    import torch
+
+    with torch.inference_mode():
+        return [model(*on_device(b.inputs, device))[: b.valid].float().cpu() for b in eval_batches]
+
+
+def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
+    import torch
+
+    from benchmark.backends import BuildContext, create_backend
+    from benchmark.data import batches, load_dataset
+    from benchmark.faults import inject
+    from benchmark.measure import environment
+    from benchmark.measure.latency import LatencyStats, TimingBudget, time_calls
+    from benchmark.measure.memory import host_peak_rss_mb
+    from benchmark.measure.quality import QualityMeter
+    from benchmark.models import load_model
+
+    device = torch.device(cfg.device)
+    threads = environment.configure_runtime(cfg.threads, cfg.tf32, cfg.seed)
+    inject(cfg.fault, "load")
+    metrics: dict[str, float] = {}
+    if device.type == "cuda":
+        metrics["cuda_context_mb"] = cuda_context_mb(device)
+    set_phase(job_dir, "load")
+    t0 = time.perf_counter()
+    splits = load_dataset(cfg.dataset or cfg.model.dataset, Path(cfg.data_dir), cfg.seed)
+    loaded = load_model(cfg.model, splits, Path(cfg.cache_dir))
+    metrics["load_s"] = time.perf_counter() - t0
+    model = loaded.module.to(device)
+    eval_batches = list(batches(splits.eval, cfg.batch_size, cfg.eval_samples))
+
+    set_phase(job_dir, "reference")
+    references = reference_logits(model, eval_batches, device)
+
+    set_phase(job_dir, "build")
+    backend = create_backend(cfg.backend)
+    workdir = job_dir / "artifact"
+    workdir.mkdir(exist_ok=True)
+    ctx = BuildContext(
+        model=model,
+        example=on_device(eval_batches[0].inputs, device),
+        precision=cfg.precision,
+        device=device,
+        calibration=lambda: (b.inputs for b in batches(splits.train, cfg.batch_size)),
+        quantization=cfg.model.quantization,
+        workdir=workdir,
+        threads=threads,
+    )
+    t0 = time.perf_counter()
+    artifact = backend.build(ctx)
+    metrics["build_s"] = time.perf_counter() - t0
+    del ctx, model  # the artifact keeps what it needs; the FP32 module may be gone (ONNX)
+    sync = artifact.synchronize or (torch.cuda.synchronize if device.type == "cuda" else (lambda: None))
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+    set_phase(job_dir, "run")
+    inject(cfg.fault, "run")
+    with torch.inference_mode():
+        timing_inputs = on_device(eval_batches[0].inputs, device, artifact.input_dtype)
+        t0 = time.perf_counter()
+        artifact.run(*timing_inputs)
+        sync()
+        metrics["first_call_ms"] = (time.perf_counter() - t0) * 1e3
+
+        meter = QualityMeter(splits.num_classes, splits.labelled and loaded.weights != "random")
+        for batch, reference in zip(eval_batches, references, strict=True):
+            logits = artifact.run(*on_device(batch.inputs, device, artifact.input_dtype))
+            meter.update(logits[: batch.valid], reference, batch.labels[: batch.valid])
+        metrics.update(meter.compute())
+
+        budget = TimingBudget(**OmegaConf.to_container(cfg.timing))
+
+        def step() -> None:
+            artifact.run(*timing_inputs)
+            sync()
+
+        warmup_ms, timed_ms = time_calls(step, budget)
+    metrics.update(LatencyStats.from_samples(timed_ms, cfg.batch_size).as_metrics())
+    metrics["warmup_iterations"] = float(len(warmup_ms))
+    metrics["peak_rss_process_mb"] = host_peak_rss_mb()
+    if device.type == "cuda":
+        metrics["torch_max_allocated_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+        metrics["torch_max_reserved_mb"] = torch.cuda.max_memory_reserved(device) / 2**20
+    facts = {"weights": loaded.weights, "dataset": splits.name, **loaded.facts, **artifact.facts}
+    return {
+        "metrics": metrics,
+        "facts": facts,
+        "environment": environment.collect(device),
+        "latencies_ms": timed_ms,
+    }
+
+
+def classify_failure(exc: BaseException) -> str:
+    import torch
+
+    from benchmark.backends import UnsupportedCell
+
+    if isinstance(exc, UnsupportedCell):
+        return "skipped"
+    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+        return "oom"
+    return "error"
+
+
+def main(job_dir: Path) -> int:
+    cfg = OmegaConf.load(job_dir / "cell.yaml")
+    try:
+        result = {"status": "ok", **measure_cell(cfg, job_dir)}
+    except Exception as exc:  # every failure becomes a record; the parent decides nothing from a traceback
+        traceback.print_exc()
+        result = {
+            "status": classify_failure(exc),
+            "error_type": type(exc).__name__,
+            "message": str(exc).strip().splitlines()[0][:500] if str(exc).strip() else type(exc).__name__,
+        }
+    tmp = job_dir / "result.json.tmp"
+    tmp.write_text(json.dumps(result, default=str))
+    os.replace(tmp, job_dir / "result.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1])))

@@ -1,0 +1,43 @@
+"""Tests are offline and CPU-only: the hubs' offline switches are set for the whole session,
+so a test that reaches for the network fails instead of downloading."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+for key, value in {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "CUDA_VISIBLE_DEVICES": "",
+    "MLFLOW_ENABLE_TELEMETRY": "false",
+}.items():
+    os.environ[key] = value
+
+# Short budgets: tests check behaviour, not speed (speed lives in docs/results/).
+FAST_TIMING = ["timing.warmup_iters=2", "timing.warmup_s=0.05", "timing.min_iters=5", "timing.min_s=0.1"]
+
+
+def run_benchmark(cwd: Path, *overrides: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`python -m benchmark` as a user runs it, in `cwd` (outputs and mlflow.db land there)."""
+    return subprocess.run(
+        [sys.executable, "-m", "benchmark", *overrides],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from benchmark.data import load_dataset
+
+    return load_dataset("digits", ROOT / "data")

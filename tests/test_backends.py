@@ -1,0 +1,100 @@
+"""Each backend builds on a small trained digits model and matches eager FP32 on the same
+inputs: FP32 rows within float rounding, INT8 rows within a quantization tolerance."""
+
+import copy
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+
+from benchmark.backends import BuildContext, UnsupportedCell, create_backend
+from benchmark.data import batches
+from benchmark.models import load_model
+from tests.test_config import compose_cell
+
+FP32_REL_ERROR = 1e-4  # reordered float arithmetic only
+INT8_REL_ERROR, INT8_AGREEMENT = 0.25, 0.95  # 8-bit weights on a 10-class digits model
+
+
+@pytest.fixture(scope="module")
+def trained(digits, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    return {name: load_model(compose_cell(f"model={name}").model, digits, cache).module for name in ("fcn", "cnn", "lstm")}
+
+
+def build(backend: str, model: nn.Module, model_name: str, precision: str, digits, workdir):
+    cfg = compose_cell(f"model={model_name}", f"backend={backend}", f"precision={precision}")
+    batch = next(batches(digits.eval, 64))
+    ctx = BuildContext(
+        model=copy.deepcopy(model),
+        example=batch.inputs,
+        precision=cfg.precision,
+        device=torch.device("cpu"),
+        calibration=lambda: (b.inputs for b in batches(digits.train, 64)),
+        quantization=cfg.model.quantization,
+        workdir=workdir,
+        threads=2,
+    )
+    artifact = create_backend(cfg.backend).build(ctx)
+    with torch.inference_mode():
+        reference = model(*batch.inputs)
+        outputs = artifact.run(*(t.to(artifact.input_dtype) for t in batch.inputs)).float()
+    rel_error = float((outputs - reference).norm() / reference.norm())
+    agreement = float((outputs.argmax(1) == reference.argmax(1)).float().mean())
+    return artifact, rel_error, agreement
+
+
+FP32_CASES = [(b, m) for b in ("eager", "torchscript", "onnxruntime") for m in ("fcn", "cnn", "lstm")] + [
+    ("compile", "fcn"),
+    ("compile", "lstm"),
+]
+
+
+@pytest.mark.parametrize(("backend", "model_name"), FP32_CASES)
+def test_fp32_backend_matches_eager(backend, model_name, trained, digits, tmp_path):
+    _, rel_error, agreement = build(backend, trained[model_name], model_name, "fp32", digits, tmp_path)
+    assert rel_error < FP32_REL_ERROR
+    assert agreement == 1.0
+
+
+INT8_CASES = [("eager", m) for m in ("fcn", "cnn", "lstm")] + [("torchscript", "fcn"), ("onnxruntime", "fcn"), ("onnxruntime", "cnn"), ("onnxruntime", "lstm")]
+
+
+@pytest.mark.parametrize(("backend", "model_name"), INT8_CASES)
+def test_int8_backend_is_int8_and_close_to_fp32(backend, model_name, trained, digits, tmp_path):
+    artifact, rel_error, agreement = build(backend, trained[model_name], model_name, "int8", digits, tmp_path)
+    assert rel_error < INT8_REL_ERROR and rel_error > 0  # > 0: something really changed
+    assert agreement >= INT8_AGREEMENT
+    proof = artifact.facts.get("int8_layers", artifact.facts.get("int8_ops", 0))
+    assert proof > 0
+
+
+def test_eager_int8_counts_the_convolutions_it_leaves_in_fp32(trained, digits, tmp_path):
+    artifact, *_ = build("eager", trained["cnn"], "cnn", "int8", digits, tmp_path)
+    assert artifact.facts["int8_layers"] == 1  # the linear head
+    assert artifact.facts["float_compute_layers"] == 3  # Conv2d: dynamic quantization ignores them
+
+
+def test_onnxruntime_proves_provider_and_int8_kernels(trained, digits, tmp_path):
+    artifact, *_ = build("onnxruntime", trained["cnn"], "cnn", "int8", digits, tmp_path)
+    assert artifact.facts["providers"][0] == "CPUExecutionProvider"
+    assert artifact.facts["int8_ops"] >= 3  # the 3 convolutions run as QLinearConv
+    assert "static" in artifact.facts["scheme"]
+
+
+def test_int8_without_quantizable_layers_is_unsupported_not_fp32(digits, tmp_path):
+    conv_only = nn.Sequential(nn.Conv2d(1, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
+    with pytest.raises(UnsupportedCell, match="INT8 would be FP32"):
+        build("eager", conv_only, "cnn", "int8", digits, tmp_path)
+
+
+def test_compile_reports_its_graph(trained, digits, tmp_path):
+    artifact, *_ = build("compile", trained["fcn"], "fcn", "fp32", digits, tmp_path)
+    assert artifact.facts["graphs"] >= 1 and artifact.facts["mode"] == "default"
+
+
+def test_backend_options_are_checked():
+    cfg = OmegaConf.merge(compose_cell("backend=compile").backend, {"options": {"mode": "fastest"}})
+    with pytest.raises(ValueError, match="mode"):
+        create_backend(cfg)

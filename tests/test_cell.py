@@ -1,0 +1,32 @@
+import pytest
+
+from benchmark.cell import BadInput, check_input, resolve_device, unsupported_reason
+from tests.test_config import compose_cell
+
+
+def test_backend_yaml_declares_what_it_cannot_run():
+    assert unsupported_reason(compose_cell("backend=compile", "precision=int8"), "cpu") == "compile on cpu runs fp32, not int8"
+    assert unsupported_reason(compose_cell("backend=onnxruntime", "precision=fp16"), "cpu").startswith("onnxruntime on cpu runs")
+    assert unsupported_reason(compose_cell("backend=eager", "precision=int8"), "cpu") is None
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("batch_size=0", "batch_size=0 must be a positive integer"),
+        ("timing.min_s=0", "timing.min_s=0.0 must be > 0"),
+        ("timing.warmup_iters=-1", "timing.warmup_iters=-1 must be >= 1"),
+        ("eval_samples=0", "eval_samples=0 must be >= 1"),
+        ("fault=abort", "fault injection is for tests only"),
+    ],
+)
+def test_bad_input_gets_one_clear_line(override, message, monkeypatch):
+    monkeypatch.delenv("BENCHMARK_ALLOW_FAULTS", raising=False)
+    with pytest.raises(BadInput, match=message.replace(".", r"\.")):
+        check_input(compose_cell(override))
+
+
+def test_cuda_without_gpu_is_refused_with_the_fix():
+    with pytest.raises(BadInput, match="use device=cpu"):
+        resolve_device("cuda")
+    assert resolve_device("auto") == "cpu"

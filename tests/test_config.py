@@ -1,0 +1,50 @@
+import itertools
+import subprocess
+import sys
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+
+from benchmark.config import conf_dir, register_configs
+from tests.conftest import ROOT
+
+register_configs()
+GROUPS = {group: sorted(p.stem for p in (conf_dir() / group).glob("*.yaml")) for group in ("model", "backend", "precision")}
+
+
+def compose_cell(*overrides: str):
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+def test_groups_hold_the_foundation_options():
+    assert {"fcn", "cnn", "lstm"} <= set(GROUPS["model"])
+    assert {"eager", "torchscript", "compile", "onnxruntime"} <= set(GROUPS["backend"])
+    assert {"fp32", "int8"} <= set(GROUPS["precision"])
+
+
+@pytest.mark.parametrize(("model", "backend", "precision"), list(itertools.product(*GROUPS.values())))
+def test_every_cell_composes(model, backend, precision):
+    cfg = compose_cell(f"model={model}", f"backend={backend}", f"precision={precision}", "batch_size=16")
+    assert (cfg.model.name, cfg.backend.name, cfg.precision.name, cfg.batch_size) == (model, backend, precision, 16)
+    assert cfg.backend._target_.startswith("benchmark.backends.")
+
+
+def test_default_cell_is_cnn_eager_fp32():
+    cfg = compose_cell()
+    assert (cfg.model.name, cfg.backend.name, cfg.precision.name, cfg.device) == ("cnn", "eager", "fp32", "auto")
+
+
+@pytest.mark.parametrize("override", ["model.nmae=x", "timing.warmup=3", "batchsize=2", "batch_size=abc"])
+def test_misspelt_or_mistyped_key_fails_at_compose(override):
+    with pytest.raises(ConfigCompositionException):
+        compose_cell(override)
+
+
+def test_help_lists_each_group_option():
+    out = subprocess.run([sys.executable, "-m", "benchmark", "--help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    for group, options in GROUPS.items():
+        assert f"{group}:" in out
+        for option in options:
+            assert option in out
