@@ -14,7 +14,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from benchmark.cell import BadInput, check_input, resolve_device, unsupported_reason
 from benchmark.measure.memory import PhasePeakSampler, nvml_process_bytes, rss_bytes
-from benchmark.records import CellRecord
+from benchmark import __version__
+from benchmark.records import CellRecord, cell_id_of
 
 
 def sweep_id_of(job_dir: Path, multirun: bool) -> str:
@@ -47,6 +48,7 @@ def run_cell(cfg: DictConfig, job_dir: Path, sweep_id: str) -> CellRecord:
     for key in ("cache_dir", "data_dir"):  # the worker must not depend on the cwd it inherits
         resolved[key] = str(Path(resolved[key]).resolve())
     record.config = resolved
+    record.cell_id = cell_id_of(resolved, __version__)
     if record.status == "ok":
         measure_in_child(OmegaConf.create(resolved), job_dir, record)
     record.wall_s = time.perf_counter() - started
@@ -103,6 +105,8 @@ def read_outcome(
 ) -> None:
     import json
 
+    from benchmark.measure.quality import classification_scores
+
     result_file = job_dir / "result.json"
     if timed_out:
         record.status, record.message = "timeout", f"worker still running after cell_timeout_s={timeout_s:g}"
@@ -115,6 +119,10 @@ def read_outcome(
         record.facts = result.get("facts", {})
         record.environment = result.get("environment", {})
         record.latencies_ms = result.get("latencies_ms", [])
+        if result.get("labels"):
+            record.metrics.update(
+                classification_scores(result["predictions"], result["labels"], result["num_classes"])
+            )
     elif returncode < 0:
         name = signal.Signals(-returncode).name
         record.status, record.error_type = "crashed", name

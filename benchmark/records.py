@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ class CellRecord:
     config: dict[str, Any] = field(default_factory=dict)  # the resolved config of the cell
     job_dir: str = ""
     wall_s: float = 0.0
+    cell_id: str = ""  # same config and code version -> same id, across sweeps
 
     @property
     def name(self) -> str:
@@ -45,6 +47,16 @@ class CellRecord:
     @classmethod
     def load(cls, path: Path) -> CellRecord:
         return cls(**json.loads(path.read_text()))
+
+
+# Keys that change where things go or how long to wait, not what is measured.
+NOT_IN_CELL_ID = ("tracking_uri", "experiment", "cache_dir", "data_dir", "cell_timeout_s")
+
+
+def cell_id_of(resolved_config: dict[str, Any], code_version: str) -> str:
+    measured = {k: v for k, v in resolved_config.items() if k not in NOT_IN_CELL_ID}
+    blob = json.dumps([measured, code_version], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def status_label(status: str, error_type: str = "", message: str = "") -> str:

@@ -32,7 +32,6 @@ TABLES = (
     Table("Peak RAM [MB]", "peak_rss_mb", "{:.0f}"),
     Table("F1 score", "f1_macro", "{:.4f}", not_applicable="n/a"),
 )
-CELL_KEYS = ["model", "backend", "device", "precision", "batch_size"]
 
 
 def load_runs(
@@ -49,9 +48,12 @@ def load_runs(
         raise SystemExit(
             f"no benchmark runs in experiment {experiment!r} at {tracking_uri}: run a sweep first"
         )
-    # Our tags and metrics, without MLflow's own run columns (its `status` is not ours).
-    keep = [c for c in runs.columns if c.startswith(("tags.", "metrics."))]
-    runs = runs[keep + ["start_time"]].rename(columns=lambda c: c.split(".", 1)[1] if "." in c else c)
+    # Tags and metrics by their own names (params keep their prefix), without MLflow's
+    # own run columns: its `status` is not ours.
+    keep = [c for c in runs.columns if c.startswith(("tags.", "metrics.", "params."))]
+    runs = runs[keep + ["start_time"]].rename(
+        columns=lambda c: c.split(".", 1)[1] if c.startswith(("tags.", "metrics.")) else c
+    )
     runs["batch_size"] = runs["batch_size"].astype(int)
     if sweep:
         runs = runs[runs["sweep_id"] == sweep]
@@ -60,8 +62,8 @@ def load_runs(
     elif not all_sweeps:
         latest = runs.sort_values("start_time").iloc[-1]["sweep_id"]
         runs = runs[runs["sweep_id"] == latest]
-    # A cell measured twice keeps its latest measurement.
-    return runs.sort_values("start_time").drop_duplicates(CELL_KEYS, keep="last")
+    # A cell measured in several sweeps keeps its latest measurement.
+    return runs.sort_values("start_time").drop_duplicates("cell_id", keep="last")
 
 
 def cell_text(run: pd.Series, table: Table) -> str:
@@ -79,6 +81,8 @@ def pivot(runs: pd.DataFrame, table: Table) -> pd.DataFrame:
         column=runs["batch_size"],
         text=runs.apply(cell_text, axis=1, table=table),
     )
+    # Cells that differ only outside the row and column (e.g. seed) show the latest one.
+    runs = runs.sort_values("start_time").drop_duplicates(["row", "column"], keep="last")
     grid = runs.pivot(index="row", columns="column", values="text").sort_index(axis=1)
     grid.columns = [f"batch size {c}" for c in grid.columns]
     grid.index.name = None

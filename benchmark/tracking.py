@@ -58,6 +58,7 @@ class Tracker:
             "mlflow.parentRunId": parent,
             "kind": CELL_KIND,
             "sweep_id": record.sweep_id,
+            "cell_id": record.cell_id,
             "status": record.status,
             "error_type": record.error_type,
             "message": record.message[:5000],

@@ -57,7 +57,7 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
     from benchmark.measure import environment
     from benchmark.measure.latency import LatencyStats, TimingBudget, time_calls
     from benchmark.measure.memory import host_peak_rss_mb
-    from benchmark.measure.quality import QualityMeter
+    from benchmark.measure.quality import FidelityMeter
     from benchmark.models import load_model
 
     device = torch.device(cfg.device)
@@ -68,7 +68,7 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
         metrics["cuda_context_mb"] = cuda_context_mb(device)
     set_phase(job_dir, "load")
     t0 = time.perf_counter()
-    splits = load_dataset(cfg.dataset or cfg.model.dataset, Path(cfg.data_dir), cfg.seed)
+    splits = load_dataset(cfg.dataset or cfg.model.dataset, Path(cfg.data_dir), cfg.seed, Path(cfg.cache_dir))
     loaded = load_model(cfg.model, splits, Path(cfg.cache_dir))
     metrics["load_s"] = time.perf_counter() - t0
     model = loaded.module.to(device)
@@ -109,11 +109,11 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
         sync()
         metrics["first_call_ms"] = (time.perf_counter() - t0) * 1e3
 
-        meter = QualityMeter(splits.num_classes, splits.labelled and loaded.weights != "random")
+        fidelity = FidelityMeter()
         for batch, reference in zip(eval_batches, references, strict=True):
             logits = artifact.run(*on_device(batch.inputs, device, artifact.input_dtype))
-            meter.update(logits[: batch.valid], reference, batch.labels[: batch.valid])
-        metrics.update(meter.compute())
+            fidelity.update(logits[: batch.valid], reference)
+        metrics.update(fidelity.compute())
 
         budget = TimingBudget(**OmegaConf.to_container(cfg.timing))
 
@@ -129,8 +129,12 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
         metrics["torch_max_allocated_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
         metrics["torch_max_reserved_mb"] = torch.cuda.max_memory_reserved(device) / 2**20
     facts = {"weights": loaded.weights, "dataset": splits.name, **loaded.facts, **artifact.facts}
+    scored = splits.labelled and loaded.weights != "random"  # F1 of random weights means nothing
     return {
         "metrics": metrics,
+        "predictions": fidelity.predictions,
+        "labels": [int(label) for b in eval_batches for label in b.labels[: b.valid]] if scored else None,
+        "num_classes": splits.num_classes,
         "facts": facts,
         "environment": environment.collect(device),
         "latencies_ms": timed_ms,

@@ -24,7 +24,9 @@ for key, value in {
 FAST_TIMING = ["timing.warmup_iters=2", "timing.warmup_s=0.05", "timing.min_iters=5", "timing.min_s=0.1"]
 
 
-def run_benchmark(cwd: Path, *overrides: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_benchmark(
+    cwd: Path, *overrides: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """`python -m benchmark` as a user runs it, in `cwd` (outputs and mlflow.db land there)."""
     return subprocess.run(
         [sys.executable, "-m", "benchmark", *overrides],

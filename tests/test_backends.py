@@ -20,7 +20,10 @@ INT8_REL_ERROR, INT8_AGREEMENT = 0.25, 0.95  # 8-bit weights on a 10-class digit
 @pytest.fixture(scope="module")
 def trained(digits, tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
-    return {name: load_model(compose_cell(f"model={name}").model, digits, cache).module for name in ("fcn", "cnn", "lstm")}
+    return {
+        name: load_model(compose_cell(f"model={name}").model, digits, cache).module
+        for name in ("fcn", "cnn", "lstm")
+    }
 
 
 def build(backend: str, model: nn.Module, model_name: str, precision: str, digits, workdir):
@@ -58,7 +61,12 @@ def test_fp32_backend_matches_eager(backend, model_name, trained, digits, tmp_pa
     assert agreement == 1.0
 
 
-INT8_CASES = [("eager", m) for m in ("fcn", "cnn", "lstm")] + [("torchscript", "fcn"), ("onnxruntime", "fcn"), ("onnxruntime", "cnn"), ("onnxruntime", "lstm")]
+INT8_CASES = [("eager", m) for m in ("fcn", "cnn", "lstm")] + [
+    ("torchscript", "fcn"),
+    ("onnxruntime", "fcn"),
+    ("onnxruntime", "cnn"),
+    ("onnxruntime", "lstm"),
+]
 
 
 @pytest.mark.parametrize(("backend", "model_name"), INT8_CASES)

@@ -5,8 +5,13 @@ from tests.test_config import compose_cell
 
 
 def test_backend_yaml_declares_what_it_cannot_run():
-    assert unsupported_reason(compose_cell("backend=compile", "precision=int8"), "cpu") == "compile on cpu runs fp32, not int8"
-    assert unsupported_reason(compose_cell("backend=onnxruntime", "precision=fp16"), "cpu").startswith("onnxruntime on cpu runs")
+    assert (
+        unsupported_reason(compose_cell("backend=compile", "precision=int8"), "cpu")
+        == "compile on cpu runs fp32, not int8"
+    )
+    assert unsupported_reason(compose_cell("backend=onnxruntime", "precision=fp16"), "cpu").startswith(
+        "onnxruntime on cpu runs"
+    )
     assert unsupported_reason(compose_cell("backend=eager", "precision=int8"), "cpu") is None
 
 

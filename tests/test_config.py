@@ -10,7 +10,10 @@ from benchmark.config import conf_dir, register_configs
 from tests.conftest import ROOT
 
 register_configs()
-GROUPS = {group: sorted(p.stem for p in (conf_dir() / group).glob("*.yaml")) for group in ("model", "backend", "precision")}
+GROUPS = {
+    group: sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
+    for group in ("model", "backend", "precision")
+}
 
 
 def compose_cell(*overrides: str):
@@ -27,13 +30,23 @@ def test_groups_hold_the_foundation_options():
 @pytest.mark.parametrize(("model", "backend", "precision"), list(itertools.product(*GROUPS.values())))
 def test_every_cell_composes(model, backend, precision):
     cfg = compose_cell(f"model={model}", f"backend={backend}", f"precision={precision}", "batch_size=16")
-    assert (cfg.model.name, cfg.backend.name, cfg.precision.name, cfg.batch_size) == (model, backend, precision, 16)
+    assert (cfg.model.name, cfg.backend.name, cfg.precision.name, cfg.batch_size) == (
+        model,
+        backend,
+        precision,
+        16,
+    )
     assert cfg.backend._target_.startswith("benchmark.backends.")
 
 
 def test_default_cell_is_cnn_eager_fp32():
     cfg = compose_cell()
-    assert (cfg.model.name, cfg.backend.name, cfg.precision.name, cfg.device) == ("cnn", "eager", "fp32", "auto")
+    assert (cfg.model.name, cfg.backend.name, cfg.precision.name, cfg.device) == (
+        "cnn",
+        "eager",
+        "fp32",
+        "auto",
+    )
 
 
 @pytest.mark.parametrize("override", ["model.nmae=x", "timing.warmup=3", "batchsize=2", "batch_size=abc"])
@@ -43,7 +56,9 @@ def test_misspelt_or_mistyped_key_fails_at_compose(override):
 
 
 def test_help_lists_each_group_option():
-    out = subprocess.run([sys.executable, "-m", "benchmark", "--help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmark", "--help"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
     for group, options in GROUPS.items():
         assert f"{group}:" in out
         for option in options:

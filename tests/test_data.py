@@ -6,11 +6,13 @@ from benchmark.data import batches
 def test_digits_splits_are_disjoint_and_stratified(digits):
     assert len(digits.eval) == 540 and len(digits.train) == 1257
     (image,), label = digits.eval[0]
-    assert image.shape == (1, 8, 8) and 0.0 <= float(image.min()) and float(image.max()) <= 1.0
+    assert image.shape == (1, 8, 8) and float(image.min()) >= 0.0 and float(image.max()) <= 1.0
     train = {tuple(digits.train[i][0][0].flatten().tolist()) for i in range(len(digits.train))}
     overlap = sum(tuple(digits.eval[i][0][0].flatten().tolist()) in train for i in range(len(digits.eval)))
     assert overlap < 5  # the digits set has a few duplicate images, nothing more
-    eval_counts = torch.bincount(torch.stack([digits.eval[i][1] for i in range(len(digits.eval))]), minlength=10)
+    eval_counts = torch.bincount(
+        torch.stack([digits.eval[i][1] for i in range(len(digits.eval))]), minlength=10
+    )
     assert int(eval_counts.min()) >= 50
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
+
+from benchmark.cache import save_atomically
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,5 @@ def load_or_train(model: nn.Module, data: Dataset, weights_path: Path, recipe: T
         except Exception:
             weights_path.unlink()  # a truncated or stale file: train again
     train_classifier(model, data, recipe)
-    weights_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = weights_path.with_suffix(f".tmp{os.getpid()}")
-    torch.save(model.state_dict(), tmp)
-    os.replace(tmp, weights_path)  # atomic: cells running side by side never read half a file
+    save_atomically(model.state_dict(), weights_path)
     return True

@@ -1,0 +1,90 @@
+"""End to end, as a user runs it: a Hydra multirun in a fresh directory, each cell in its own
+worker, every cell in MLflow and in the report; a crashing cell does not stop the sweep."""
+
+import json
+import re
+
+import pytest
+
+from benchmark.report import load_runs, render_markdown
+from benchmark.tracking import default_tracking_uri
+from tests.conftest import FAST_TIMING, run_benchmark
+
+BACKENDS = ("eager", "torchscript", "compile", "onnxruntime")
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("sweep")
+    done = run_benchmark(
+        cwd,
+        "-m",
+        "model=fcn,lstm",
+        "backend=glob(*)",
+        "batch_size=1,4",
+        "precision=fp32",
+        "device=cpu",
+        "eval_samples=100",
+        *FAST_TIMING,
+    )
+    return cwd, done
+
+
+def test_sweep_exits_zero_and_prints_a_line_per_cell(sweep):
+    _, done = sweep
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [
+        line
+        for line in done.stdout.splitlines()
+        if re.match(r"\[\s*(ok|skipped|error|oom|crashed|timeout)\]", line)
+    ]
+    assert len(lines) == 2 * len(BACKENDS) * 2
+
+
+def test_every_cell_is_in_mlflow_under_one_parent_run(sweep):
+    cwd, _ = sweep
+    runs = load_runs(default_tracking_uri(cwd), "benchmark")
+    assert len(runs) == 16
+    assert set(runs["status"]) == {"ok"}
+    assert set(runs["backend"]) == set(BACKENDS) and set(runs["batch_size"]) == {1, 4}
+    assert runs["mlflow.parentRunId"].nunique() == 1
+    assert (runs["latency_ms_per_sample"] > 0).all() and (runs["f1_macro"] > 0.8).all()
+    assert (runs["eval_samples"] == 100).all()
+
+
+def test_each_job_dir_keeps_its_json_record(sweep):
+    cwd, _ = sweep
+    records = sorted(cwd.glob("outputs/multirun/*/*/record.json"))
+    assert len(records) == 16
+    record = json.loads(records[0].read_text())
+    assert record["status"] == "ok" and len(record["latencies_ms"]) >= 5
+    assert record["environment"]["torch_threads"] >= 1
+
+
+def test_report_has_a_number_or_dash_in_every_cell(sweep):
+    cwd, _ = sweep
+    report = render_markdown(load_runs(default_tracking_uri(cwd), "benchmark"))
+    for model in ("fcn", "lstm"):
+        assert f"## {model}" in report
+    for title in ("Inference time [ms/sample]", "Peak VRAM [MB]", "Peak RAM [MB]", "F1 score"):
+        assert report.count(f"### {title}") == 2
+    assert "| compile cpu fp32" in report and "batch size 4" in report
+    assert "not run" not in report and "unsupported" not in report
+
+
+def test_crashing_cell_is_recorded_and_the_sweep_goes_on(tmp_path):
+    done = run_benchmark(
+        tmp_path, "-m", "model=fcn", "fault=abort,null", "eval_samples=50", *FAST_TIMING,
+        env={"BENCHMARK_ALLOW_FAULTS": "1"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = load_runs(default_tracking_uri(tmp_path), "benchmark").set_index("params.fault")
+    assert runs.loc["abort", "status"] == "crashed" and runs.loc["abort", "error_type"] == "SIGABRT"
+    assert runs.loc["None", "status"] == "ok"
+
+
+def test_unsupported_cell_is_skipped_without_a_worker(tmp_path):
+    done = run_benchmark(tmp_path, "backend=compile", "precision=int8", "device=cpu")
+    assert done.returncode == 0
+    assert "unsupported: compile on cpu runs fp32, not int8" in done.stdout
+    assert not list(tmp_path.glob("outputs/runs/*/worker.log"))
