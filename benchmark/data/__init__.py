@@ -1,0 +1,64 @@
+"""Datasets: a registry of loaders, each returning an eval split and a train split
+(training of the small custom models, and INT8 calibration: never the eval split)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+Inputs = tuple[torch.Tensor, ...]
+
+
+@dataclass
+class Splits:
+    name: str
+    eval: Dataset  # items: (inputs tuple, label); label -1 where there is none
+    train: Dataset
+    num_classes: int
+    labelled: bool = True  # False: synthetic data, quality is fidelity to FP32 only
+    cheap_to_train: bool = False  # the custom models may be trained on it in seconds
+
+
+@dataclass
+class Batch:
+    inputs: Inputs
+    labels: torch.Tensor
+    valid: int  # rows that are real samples; the rest pad the last batch to a fixed shape
+
+
+def batches(dataset: Dataset, batch_size: int, limit: int | None = None) -> Iterator[Batch]:
+    """Fixed-shape batches: the last partial batch is padded by repeating its last sample,
+    so every backend sees one shape per cell, and only `valid` rows are scored."""
+    if limit is not None and limit < len(dataset):
+        dataset = Subset(dataset, range(limit))
+    for inputs, labels in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+        valid = labels.shape[0]
+        if valid < batch_size:
+            pad = batch_size - valid
+            inputs = [torch.cat([t, t[-1:].expand(pad, *t.shape[1:])]) for t in inputs]
+            labels = torch.cat([labels, labels[-1:].expand(pad)])
+        yield Batch(tuple(inputs), labels, valid)
+
+
+Loader = Callable[..., Splits]
+DATASETS: dict[str, Loader] = {}
+
+
+def register(name: str) -> Callable[[Loader], Loader]:
+    def wrap(loader: Loader) -> Loader:
+        DATASETS[name] = loader
+        return loader
+
+    return wrap
+
+
+def load_dataset(name: str, data_dir: Path, seed: int = 0, cache_dir: Path | None = None) -> Splits:
+    from benchmark.data import digits  # noqa: F401  (registers its loaders)
+
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}")
+    return DATASETS[name](data_dir=data_dir, seed=seed, cache_dir=cache_dir)
