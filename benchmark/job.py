@@ -12,9 +12,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from benchmark import __version__
 from benchmark.cell import BadInput, check_input, resolve_device, unsupported_reason
 from benchmark.measure.memory import PhasePeakSampler, nvml_process_bytes, rss_bytes
-from benchmark import __version__
 from benchmark.records import CellRecord, cell_id_of
 
 

@@ -26,15 +26,16 @@ def headline_rows(record: CellRecord) -> list[tuple[str, str]]:
     return [(label, fmt.format(record.metrics[key])) for key, label, fmt in HEADLINE if key in record.metrics]
 
 
+def outcome(record: CellRecord) -> str:
+    """`ok`, or the status with its reason, in one line."""
+    if record.status == "ok":
+        return "ok"
+    label = status_label(record.status, record.error_type, record.message)
+    return label if record.status == "skipped" else f"{label}: {record.message}"
+
+
 def print_cell_table(record: CellRecord) -> None:
-    print(
-        f"\n{record.name}: {record.status}"
-        + (
-            f" ({status_label(record.status, record.error_type, record.message)})"
-            if record.status != "ok"
-            else ""
-        )
-    )
+    print(f"\n{record.name}: {outcome(record)}")
     if record.status == "ok":
         print(tabulate(headline_rows(record), tablefmt="simple"))
     print(f"record: {record.job_dir}/record.json")

@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import TensorDataset
 
-from benchmark.data import Splits, register
 from benchmark.cache import save_atomically
+from benchmark.data import Splits, register
 
 SPLIT_SEED = 0  # fixed, so the eval split never moves with the benchmark's seed
 
@@ -25,9 +25,12 @@ def _split_from_sklearn() -> dict[str, torch.Tensor]:
     from sklearn.model_selection import train_test_split
 
     bunch = sk_digits()
-    train_idx, eval_idx = train_test_split(range(len(bunch.target)), test_size=0.3, stratify=bunch.target, random_state=SPLIT_SEED)
+    train_idx, eval_idx = train_test_split(
+        range(len(bunch.target)), test_size=0.3, stratify=bunch.target, random_state=SPLIT_SEED
+    )
     return {
-        "images": torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0,  # (N, 1, 8, 8) in [0, 1]
+        "images": torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1)
+        / 16.0,  # (N, 1, 8, 8) in [0, 1]
         "labels": torch.tensor(bunch.target, dtype=torch.long),
         "train_idx": torch.tensor(train_idx),
         "eval_idx": torch.tensor(eval_idx),
@@ -44,7 +47,12 @@ def load_digits(data_dir: Path | None = None, seed: int = 0, cache_dir: Path | N
         split = _split_from_sklearn()
         if cached:
             save_atomically(split, cached)
-    images, labels, train_idx, eval_idx = split["images"], split["labels"], split["train_idx"], split["eval_idx"]
+    images, labels, train_idx, eval_idx = (
+        split["images"],
+        split["labels"],
+        split["train_idx"],
+        split["eval_idx"],
+    )
     return Splits(
         name="digits",
         eval=_LabelledImages(images[eval_idx], labels[eval_idx]),
