@@ -19,9 +19,14 @@ class ModelConfig:
     family: str = MISSING  # loader in benchmark.models: custom | torchvision | hf
     arch: str = MISSING  # architecture inside the family
     dataset: str = "digits"  # default dataset of this model
-    pretrained: bool = True
+    pretrained: bool = True  # false: random weights from the architecture's config, no download
     quantization: str = "dynamic"  # ORT int8 scheme that suits the architecture: dynamic | static
-    options: dict[str, Any] = field(default_factory=dict)
+    input_kind: str = "image"  # image | text
+    image_size: Optional[int] = None  # images the model expects (None: whatever the dataset gives)
+    max_length: int = 128  # text: tokens per sequence (fixed padding, so one shape per cell)
+    vocab_size: Optional[int] = None  # text: for synthetic token ids
+    num_classes: Optional[int] = None  # None: from the dataset
+    options: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the architecture
 
 
 @dataclass

@@ -11,6 +11,7 @@ import os
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,39 +49,59 @@ def reference_logits(model, eval_batches, device) -> list:
         return [model(*on_device(b.inputs, device))[: b.valid].float().cpu() for b in eval_batches]
 
 
-def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
+@dataclass
+class Prepared:
+    """Everything the run phase needs: the built artifact, the eval batches and their FP32 references."""
+
+    device: Any
+    splits: Any
+    loaded: Any
+    eval_batches: list
+    references: list
+    artifact: Any
+    metrics: dict[str, float]
+
+    @property
+    def sync(self):
+        import torch
+
+        cuda = self.device.type == "cuda"
+        return self.artifact.synchronize or (torch.cuda.synchronize if cuda else (lambda: None))
+
+    def inputs(self, batch) -> tuple:
+        return on_device(batch.inputs, self.device, self.artifact.input_dtype)
+
+
+def prepare(cfg: DictConfig, workdir: Path, on_phase=lambda phase: None) -> Prepared:
+    """Load data and model, compute the FP32 references, build the artifact (timed)."""
     import torch
 
     from benchmark.backends import BuildContext, create_backend
     from benchmark.data import batches, load_dataset
-    from benchmark.faults import inject
     from benchmark.measure import environment
-    from benchmark.measure.latency import LatencyStats, TimingBudget, time_calls
-    from benchmark.measure.memory import host_peak_rss_mb
-    from benchmark.measure.quality import FidelityMeter
     from benchmark.models import load_model
 
     device = torch.device(cfg.device)
     threads = environment.configure_runtime(cfg.threads, cfg.tf32, cfg.seed)
-    inject(cfg.fault, "load")
     metrics: dict[str, float] = {}
     if device.type == "cuda":
         metrics["cuda_context_mb"] = cuda_context_mb(device)
-    set_phase(job_dir, "load")
+    on_phase("load")
     t0 = time.perf_counter()
-    splits = load_dataset(cfg.dataset or cfg.model.dataset, Path(cfg.data_dir), cfg.seed, Path(cfg.cache_dir))
+    dataset = cfg.dataset or cfg.model.dataset
+    splits = load_dataset(
+        dataset, Path(cfg.data_dir), cfg.seed, Path(cfg.cache_dir), cfg.model, cfg.eval_samples
+    )
     loaded = load_model(cfg.model, splits, Path(cfg.cache_dir))
     metrics["load_s"] = time.perf_counter() - t0
     model = loaded.module.to(device)
     eval_batches = list(batches(splits.eval, cfg.batch_size, cfg.eval_samples))
 
-    set_phase(job_dir, "reference")
+    on_phase("reference")
     references = reference_logits(model, eval_batches, device)
 
-    set_phase(job_dir, "build")
-    backend = create_backend(cfg.backend)
-    workdir = job_dir / "artifact"
-    workdir.mkdir(exist_ok=True)
+    on_phase("build")
+    workdir.mkdir(parents=True, exist_ok=True)
     ctx = BuildContext(
         model=model,
         example=on_device(eval_batches[0].inputs, device),
@@ -92,49 +113,60 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
         threads=threads,
     )
     t0 = time.perf_counter()
-    artifact = backend.build(ctx)
+    artifact = create_backend(cfg.backend).build(ctx)
     metrics["build_s"] = time.perf_counter() - t0
     del ctx, model  # the artifact keeps what it needs; the FP32 module may be gone (ONNX)
-    sync = artifact.synchronize or (torch.cuda.synchronize if device.type == "cuda" else (lambda: None))
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
+    return Prepared(device, splits, loaded, eval_batches, references, artifact, metrics)
+
+
+def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
+    import torch
+
+    from benchmark.faults import inject
+    from benchmark.measure import environment
+    from benchmark.measure.latency import LatencyStats, TimingBudget, time_calls
+    from benchmark.measure.memory import host_peak_rss_mb
+    from benchmark.measure.quality import FidelityMeter
+
+    inject(cfg.fault, "load")
+    p = prepare(cfg, job_dir / "artifact", on_phase=lambda phase: set_phase(job_dir, phase))
+    artifact, sync, metrics, device = p.artifact, p.sync, p.metrics, p.device
 
     set_phase(job_dir, "run")
     inject(cfg.fault, "run")
     with torch.inference_mode():
-        timing_inputs = on_device(eval_batches[0].inputs, device, artifact.input_dtype)
+        timing_inputs = p.inputs(p.eval_batches[0])
         t0 = time.perf_counter()
         artifact.run(*timing_inputs)
         sync()
         metrics["first_call_ms"] = (time.perf_counter() - t0) * 1e3
 
         fidelity = FidelityMeter()
-        for batch, reference in zip(eval_batches, references, strict=True):
-            logits = artifact.run(*on_device(batch.inputs, device, artifact.input_dtype))
-            fidelity.update(logits[: batch.valid], reference)
+        for batch, reference in zip(p.eval_batches, p.references, strict=True):
+            fidelity.update(artifact.run(*p.inputs(batch))[: batch.valid], reference)
         metrics.update(fidelity.compute())
-
-        budget = TimingBudget(**OmegaConf.to_container(cfg.timing))
 
         def step() -> None:
             artifact.run(*timing_inputs)
             sync()
 
-        warmup_ms, timed_ms = time_calls(step, budget)
+        warmup_ms, timed_ms = time_calls(step, TimingBudget(**OmegaConf.to_container(cfg.timing)))
     metrics.update(LatencyStats.from_samples(timed_ms, cfg.batch_size).as_metrics())
     metrics["warmup_iterations"] = float(len(warmup_ms))
     metrics["peak_rss_process_mb"] = host_peak_rss_mb()
     if device.type == "cuda":
         metrics["torch_max_allocated_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
         metrics["torch_max_reserved_mb"] = torch.cuda.max_memory_reserved(device) / 2**20
-    facts = {"weights": loaded.weights, "dataset": splits.name, **loaded.facts, **artifact.facts}
-    scored = splits.labelled and loaded.weights != "random"  # F1 of random weights means nothing
+    facts = {"weights": p.loaded.weights, "dataset": p.splits.name, **p.loaded.facts, **artifact.facts}
+    scored = p.splits.labelled and p.loaded.weights != "random"  # F1 of random weights means nothing
     return {
         "metrics": metrics,
         "predictions": fidelity.predictions,
-        "labels": [int(label) for b in eval_batches for label in b.labels[: b.valid]] if scored else None,
-        "num_classes": splits.num_classes,
+        "labels": [int(label) for b in p.eval_batches for label in b.labels[: b.valid]] if scored else None,
+        "num_classes": p.splits.num_classes,
         "facts": facts,
         "environment": environment.collect(device),
         "latencies_ms": timed_ms,

@@ -3,12 +3,32 @@ leak between cells, and dynamic=False keeps one specialised graph per shape."""
 
 from __future__ import annotations
 
-import torch
+from typing import Any
 
-from benchmark.backends import Artifact, Backend, BuildContext, UnsupportedCell
-from benchmark.backends.torch_common import apply_precision
+import torch
+from torch import nn
+
+from benchmark.backends import Artifact, Backend, BuildContext, Inputs, UnsupportedCell
+from benchmark.backends.torch_common import apply_precision, cast_inputs
 
 MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def compile_module(
+    module: nn.Module, example: Inputs, mode: str, fullgraph: bool = False
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Compile and run once (compilation happens there, so build_s holds it); prove a graph exists."""
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()  # a cache hit from an earlier build would leave no graph to count
+    counters.clear()
+    compiled = torch.compile(module, mode=mode, fullgraph=fullgraph, dynamic=False)
+    with torch.inference_mode():
+        compiled(*example)
+    graphs = counters["stats"]["unique_graphs"]
+    if graphs == 0:
+        raise UnsupportedCell("torch.compile produced no graph: the row would be eager")
+    return compiled, {"mode": mode, "graphs": graphs, "graph_breaks": sum(counters["graph_break"].values())}
 
 
 class CompileBackend(Backend):
@@ -18,17 +38,10 @@ class CompileBackend(Backend):
         self.mode, self.fullgraph = mode, fullgraph
 
     def build(self, ctx: BuildContext) -> Artifact:
-        from torch._dynamo.utils import counters
-
         module, dtype, facts = apply_precision(ctx)
-        torch._dynamo.reset()  # a cache hit from an earlier build would leave no graph to count
-        compiled = torch.compile(module, mode=self.mode, fullgraph=self.fullgraph, dynamic=False)
-        example = tuple(t.to(dtype) if t.is_floating_point() else t for t in ctx.example)
-        counters.clear()
-        with torch.inference_mode():
-            compiled(*example)  # compilation happens here, so build_s holds it
-        graphs = counters["stats"]["unique_graphs"]
-        if graphs == 0:
-            raise UnsupportedCell("torch.compile produced no graph: the row would be eager")
-        facts.update(mode=self.mode, graphs=graphs, graph_breaks=sum(counters["graph_break"].values()))
-        return Artifact(run=compiled, input_dtype=dtype, facts=facts)
+        if self.mode == "reduce-overhead" and ctx.device.type != "cuda":
+            raise UnsupportedCell("reduce-overhead (CUDA graphs) needs a CUDA device")
+        compiled, compile_facts = compile_module(
+            module, cast_inputs(ctx.example, dtype), self.mode, self.fullgraph
+        )
+        return Artifact(run=compiled, input_dtype=dtype, facts={**facts, **compile_facts})

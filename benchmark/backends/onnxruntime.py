@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from benchmark.backends import Artifact, Backend, BuildContext, LabelMismatch, UnsupportedCell
+from benchmark.backends.torch_common import DTYPES, cast_inputs
 
 CALIBRATION_SAMPLES = 512
 # Ops that compute in INT8 (ONNX standard and ORT's com.microsoft contrib ops).
@@ -33,7 +34,6 @@ FLOAT_COMPUTE_OPS = {
     "FusedGemm",
     "Attention",
 }
-PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 
 
 def export_onnx(
@@ -92,40 +92,92 @@ def op_counts(path: Path) -> Counter:
     return Counter(node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node)
 
 
+NUMPY_DTYPES = {
+    torch.float32: np.float32,
+    torch.float16: np.float16,
+    torch.int64: np.int64,
+    torch.int32: np.int32,
+}
+
+
 class OnnxRuntimeBackend(Backend):
-    def __init__(self, opset: int = 18, graph_optimization: str = "all"):
-        self.opset, self.graph_optimization = opset, graph_optimization
+    def __init__(self, opset: int = 18, graph_optimization: str = "all", provider: str = "auto"):
+        if provider not in ("auto", "tensorrt"):
+            raise ValueError(f"backend.options.provider={provider!r} is not auto or tensorrt")
+        self.opset, self.graph_optimization, self.provider = opset, graph_optimization, provider
 
     def build(self, ctx: BuildContext) -> Artifact:
         import onnxruntime as ort
 
-        if ctx.precision.dtype != "float32":
-            raise UnsupportedCell(f"{ctx.precision.name} is not wired for ONNX Runtime on {ctx.device.type}")
-        provider = PROVIDERS[ctx.device.type]
+        dtype = DTYPES[ctx.precision.dtype]
+        provider, provider_options = self.provider_for(ctx)
         if provider not in ort.get_available_providers():
             raise UnsupportedCell(
                 f"onnxruntime {ort.__version__} here has no {provider} (install onnxruntime-gpu)"
             )
-        path = ctx.workdir / "model.fp32.onnx"
-        names = export_onnx(ctx.model.float().cpu(), tuple(t.cpu() for t in ctx.example), path, self.opset)
+        module, example = ctx.model.to(dtype), cast_inputs(ctx.example, dtype)
+        with torch.inference_mode():
+            reference_out = module(*example)
+        path = ctx.workdir / f"model.{ctx.precision.name}.onnx"
+        names = export_onnx(module, example, path, self.opset)
         facts: dict[str, Any] = {"opset": self.opset, "onnxruntime": ort.__version__}
         if ctx.precision.quantized:
             path, facts["scheme"] = quantize_int8(path, ctx, names)
-        session = self._session(path, provider, ctx)
+        session = self._session(path, provider, provider_options, ctx)
         facts["providers"] = session.get_providers()
         if facts["providers"][0] != provider:
             raise LabelMismatch(f"ORT session runs on {facts['providers']}, not {provider}")
         facts.update(self._verify_ops(ctx.workdir / "model.optimized.onnx", ctx.precision.quantized))
+        if ctx.device.type == "cuda":
+            run = self.bound_runner(session, names, reference_out, ctx.device)
+        else:
+            run = self.host_runner(session, names)
+        return Artifact(run=run, input_dtype=dtype, facts=facts)
 
+    def provider_for(self, ctx: BuildContext) -> tuple[str, dict[str, str]]:
+        if ctx.device.type == "cpu":
+            return "CPUExecutionProvider", {}
+        # ORT computes on torch's current stream, so the harness's torch.cuda.synchronize waits for it.
+        options = {
+            "device_id": str(ctx.device.index or 0),
+            "user_compute_stream": str(torch.cuda.current_stream(ctx.device).cuda_stream),
+        }
+        if self.provider == "tensorrt":
+            return "TensorrtExecutionProvider", {"device_id": options["device_id"]}
+        return "CUDAExecutionProvider", options
+
+    @staticmethod
+    def host_runner(session, names: list[str]):
         def run(*inputs: torch.Tensor) -> torch.Tensor:
             feeds = {
                 n: t.numpy() for n, t in zip(names, inputs, strict=True)
             }  # zero-copy views of host tensors
             return torch.from_numpy(session.run(None, feeds)[0])
 
-        return Artifact(run=run, facts=facts)
+        return run
 
-    def _session(self, path: Path, provider: str, ctx: BuildContext):
+    @staticmethod
+    def bound_runner(session, names: list[str], reference_out: torch.Tensor, device: torch.device):
+        """IOBinding on device buffers: no host copies inside the call. The output buffer is reused,
+        so callers copy what they keep before the next call."""
+        out = torch.empty_like(reference_out)
+        binding = session.io_binding()
+        index = device.index or 0
+
+        def run(*inputs: torch.Tensor) -> torch.Tensor:
+            for name, t in zip(names, inputs, strict=True):
+                binding.bind_input(
+                    name, "cuda", index, NUMPY_DTYPES[t.dtype], tuple(t.shape), t.contiguous().data_ptr()
+                )
+            binding.bind_output(
+                "logits", "cuda", index, NUMPY_DTYPES[out.dtype], tuple(out.shape), out.data_ptr()
+            )
+            session.run_with_iobinding(binding)
+            return out
+
+        return run
+
+    def _session(self, path: Path, provider: str, provider_options: dict[str, str], ctx: BuildContext):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -137,7 +189,7 @@ class OnnxRuntimeBackend(Backend):
         }[self.graph_optimization]
         # The graph ORT really runs after its fusions: the INT8 proof is read from it.
         options.optimized_model_filepath = str(ctx.workdir / "model.optimized.onnx")
-        return ort.InferenceSession(str(path), options, providers=[provider])
+        return ort.InferenceSession(str(path), options, providers=[(provider, provider_options)])
 
     @staticmethod
     def _verify_ops(optimized: Path, quantized: bool) -> dict[str, int]:

@@ -7,10 +7,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchmark.backends import BuildContext, UnsupportedCell
+from benchmark.backends import BuildContext, Inputs, UnsupportedCell
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 COMPUTE_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.LSTM, nn.GRU)
+
+
+def cast_inputs(inputs: Inputs, dtype: torch.dtype) -> Inputs:
+    """Floating inputs to `dtype`; token ids and masks stay integers."""
+    return tuple(t.to(dtype) if t.is_floating_point() else t for t in inputs)
 
 
 def apply_precision(ctx: BuildContext) -> tuple[nn.Module, torch.dtype, dict[str, Any]]:

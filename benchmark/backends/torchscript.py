@@ -7,7 +7,7 @@ import warnings
 import torch
 
 from benchmark.backends import Artifact, Backend, BuildContext
-from benchmark.backends.torch_common import apply_precision
+from benchmark.backends.torch_common import apply_precision, cast_inputs
 
 
 class TorchScriptBackend(Backend):
@@ -16,7 +16,7 @@ class TorchScriptBackend(Backend):
 
     def build(self, ctx: BuildContext) -> Artifact:
         module, dtype, facts = apply_precision(ctx)
-        example = tuple(t.to(dtype) if t.is_floating_point() else t for t in ctx.example)
+        example = cast_inputs(ctx.example, dtype)
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore", FutureWarning)  # "torch.jit is deprecated": known, see YAML
             scripted = torch.jit.trace(module, example)

@@ -44,6 +44,14 @@ def batches(dataset: Dataset, batch_size: int, limit: int | None = None) -> Iter
         yield Batch(tuple(inputs), labels, valid)
 
 
+class MissingAsset(FileNotFoundError):
+    """A dataset or weight file that is not on this machine; the message names the fetch command."""
+
+
+class BadDataFile(ValueError):
+    """A data file that exists but cannot be read (corrupt image, empty file, truncated weights)."""
+
+
 Loader = Callable[..., Splits]
 DATASETS: dict[str, Loader] = {}
 
@@ -56,9 +64,17 @@ def register(name: str) -> Callable[[Loader], Loader]:
     return wrap
 
 
-def load_dataset(name: str, data_dir: Path, seed: int = 0, cache_dir: Path | None = None) -> Splits:
-    from benchmark.data import digits  # noqa: F401  (registers its loaders)
+def load_dataset(
+    name: str,
+    data_dir: Path,
+    seed: int = 0,
+    cache_dir: Path | None = None,
+    model_cfg=None,
+    limit: int | None = None,
+) -> Splits:
+    """`limit` caps the eval split (after any shuffle), so large splits load only what is scored."""
+    from benchmark.data import digits, imagenet_mini, imdb, synthetic  # noqa: F401  (register their loaders)
 
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}")
-    return DATASETS[name](data_dir=data_dir, seed=seed, cache_dir=cache_dir)
+    return DATASETS[name](data_dir=data_dir, seed=seed, cache_dir=cache_dir, model_cfg=model_cfg, limit=limit)

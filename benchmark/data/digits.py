@@ -38,7 +38,7 @@ def _split_from_sklearn() -> dict[str, torch.Tensor]:
 
 
 @register("digits")
-def load_digits(data_dir: Path | None = None, seed: int = 0, cache_dir: Path | None = None) -> Splits:
+def load_digits(data_dir: Path | None = None, seed: int = 0, cache_dir: Path | None = None, **_) -> Splits:
     # Importing scikit-learn costs ~2.5 s per worker: the split is cached after the first cell.
     cached = cache_dir / "datasets" / "digits-split.pt" if cache_dir else None
     if cached and cached.is_file():

@@ -54,6 +54,8 @@ def load_custom(model_cfg: DictConfig, splits: Splits, cache_dir: Path) -> Loade
 
 
 def load_model(model_cfg: DictConfig, splits: Splits, cache_dir: Path) -> LoadedModel:
+    from benchmark.models import hf, vision  # noqa: F401  (register their families)
+
     if model_cfg.family not in FAMILIES:
         raise ValueError(f"unknown model family {model_cfg.family!r}; known: {', '.join(sorted(FAMILIES))}")
     return FAMILIES[model_cfg.family](model_cfg, splits, cache_dir)

@@ -1,0 +1,76 @@
+"""Torch-TensorRT, dynamo path: torch.export -> torch_tensorrt.dynamo.compile -> engine saved
+with torch_tensorrt.save. FP16 = model and inputs cast to half (enabled_precisions is
+rejected from 2.10 on). INT8 = NVIDIA ModelOpt PTQ calibrated on the train split, exported
+under ModelOpt's export mode, then compiled. TensorRT's binaries come from NVIDIA's own index
+(PyPI's packages are stubs that download at install), so where they are absent the cell is
+skipped with that reason: see the README's Dockerfile for a machine that has them."""
+
+from __future__ import annotations
+
+import torch
+
+from benchmark.backends import Artifact, Backend, BuildContext, UnsupportedCell
+from benchmark.backends.torch_common import DTYPES, cast_inputs
+
+CALIBRATION_BATCHES = 16
+
+
+def import_tensorrt():
+    try:
+        import torch_tensorrt
+    except Exception as exc:  # ImportError, or the stub package failing to find libnvinfer
+        raise UnsupportedCell(
+            f"torch_tensorrt is not importable here ({type(exc).__name__}): install the 'tensorrt' extra from NVIDIA's index or use the Dockerfile"
+        ) from None
+    return torch_tensorrt
+
+
+class TensorRtBackend(Backend):
+    def __init__(self, min_block_size: int = 5, optimization_level: int = 3):
+        self.min_block_size, self.optimization_level = min_block_size, optimization_level
+
+    def build(self, ctx: BuildContext) -> Artifact:
+        torch_tensorrt = import_tensorrt()
+        if ctx.device.type != "cuda":
+            raise UnsupportedCell("TensorRT runs on CUDA only")
+        dtype = DTYPES[ctx.precision.dtype]
+        module = ctx.model.to(dtype)
+        example = cast_inputs(ctx.example, dtype)
+        if ctx.precision.quantized:
+            exported = self.export_int8(module, example, ctx)
+        else:
+            with torch.inference_mode():
+                exported = torch.export.export(module, example)
+        engine = torch_tensorrt.dynamo.compile(
+            exported, arg_inputs=list(example), min_block_size=self.min_block_size,
+            optimization_level=self.optimization_level, use_explicit_typing=ctx.precision.quantized,
+        )  # fmt: skip
+        path = ctx.workdir / "model.ep"
+        torch_tensorrt.save(engine, str(path), arg_inputs=list(example))
+        trt_modules = sum(1 for name, _ in engine.named_children() if "_run_on_acc" in name)
+        if trt_modules == 0:
+            raise UnsupportedCell("TensorRT took no part of the graph: the row would be PyTorch")
+        facts = {
+            "trt_subgraphs": trt_modules,
+            "engine_file": str(path),
+            "torch_tensorrt": torch_tensorrt.__version__,
+        }
+        return Artifact(run=engine, input_dtype=dtype, facts=facts)
+
+    @staticmethod
+    def export_int8(module, example, ctx: BuildContext):
+        try:
+            import modelopt.torch.quantization as mtq
+            from modelopt.torch.quantization.utils import export_torch_mode
+        except ImportError:
+            raise UnsupportedCell("nvidia-modelopt is not installed (the 'tensorrt' extra)") from None
+
+        def forward_loop(model):  # calibration on the train split, never eval data
+            for i, inputs in enumerate(ctx.calibration()):
+                if i == CALIBRATION_BATCHES:
+                    break
+                model(*(t.to(ctx.device) for t in inputs))
+
+        mtq.quantize(module, mtq.INT8_DEFAULT_CFG, forward_loop)
+        with torch.no_grad(), export_torch_mode():
+            return torch.export.export(module, example)

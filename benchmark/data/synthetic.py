@@ -1,0 +1,75 @@
+"""Random inputs of the model's shape, no labels: quality is fidelity to FP32 only.
+Each sample is generated from its index, so every backend of a sweep sees the same inputs
+and nothing large is held in memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from benchmark.data import Splits, register
+
+EVAL_SAMPLES, TRAIN_SAMPLES = 512, 512
+TRAIN_OFFSET = 1_000_000  # calibration samples never coincide with eval samples
+
+
+class RandomImages(Dataset):
+    def __init__(self, shape: tuple[int, ...], size: int, seed: int):
+        self.shape, self.size, self.seed = shape, size, seed
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: int):
+        g = torch.Generator().manual_seed(self.seed + index)
+        return (torch.randn(self.shape, generator=g),), -1
+
+
+class RandomTokens(Dataset):
+    def __init__(self, length: int, vocab_size: int, size: int, seed: int):
+        self.length, self.vocab_size, self.size, self.seed = length, vocab_size, size, seed
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: int):
+        g = torch.Generator().manual_seed(self.seed + index)
+        ids = torch.randint(0, self.vocab_size, (self.length,), generator=g)
+        return (ids, torch.ones(self.length, dtype=torch.long)), -1
+
+
+def _splits(name: str, make, num_classes: int, limit: int | None, seed: int) -> Splits:
+    return Splits(
+        name,
+        make(limit or EVAL_SAMPLES, seed),
+        make(TRAIN_SAMPLES, seed + TRAIN_OFFSET),
+        num_classes,
+        labelled=False,
+    )
+
+
+@register("synthetic")
+def load_synthetic(model_cfg, seed: int = 0, limit: int | None = None, **_) -> Splits:
+    """Shaped by the model's YAML: images of model.image_size, or model.max_length token ids."""
+    classes = model_cfg.num_classes or 1000
+    if model_cfg.input_kind == "text":
+        vocab = model_cfg.vocab_size or 1000  # ids below 1000 are valid in any real vocabulary
+        return _splits(
+            "synthetic", lambda n, s: RandomTokens(model_cfg.max_length, vocab, n, s), classes, limit, seed
+        )
+    if model_cfg.image_size is None:
+        raise ValueError(
+            f"model {model_cfg.name} declares no image_size: use dataset=synthetic_imagenet (or digits)"
+        )
+    shape = (3, model_cfg.image_size, model_cfg.image_size)
+    return _splits("synthetic", lambda n, s: RandomImages(shape, n, s), classes, limit, seed)
+
+
+@register("synthetic_imagenet")
+def load_synthetic_imagenet(
+    seed: int = 0, limit: int | None = None, data_dir: Path | None = None, **_
+) -> Splits:
+    """ImageNet-shaped (3x224x224, 1,000 classes) random images, for any image model."""
+    return _splits("synthetic_imagenet", lambda n, s: RandomImages((3, 224, 224), n, s), 1000, limit, seed)

@@ -1,0 +1,80 @@
+"""Hugging Face sequence classifiers (model.family: hf), from the local cache only
+(local_files_only): a sweep never downloads; `make data` fetches the checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+from benchmark.data import BadDataFile, MissingAsset, Splits
+from benchmark.models import LoadedModel, register
+
+FETCH = "run `make data` on a machine with internet, or model.pretrained=false with dataset=synthetic"
+
+
+class LogitsOnly(nn.Module):
+    """(input_ids, attention_mask) -> logits: one tensor out, so trace and export stay simple."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, return_dict=False)[0]
+
+
+def _from_local(loader, model_cfg: DictConfig, what: str, **kwargs):
+    try:
+        return loader.from_pretrained(model_cfg.arch, local_files_only=True, **kwargs)
+    except OSError as exc:
+        if (
+            "does not appear to have" in str(exc)
+            or "local_files_only" in str(exc)
+            or "offline" in str(exc).lower()
+        ):
+            raise MissingAsset(
+                f"{what} of {model_cfg.arch} not in the local Hugging Face cache: {FETCH}"
+            ) from None
+        raise BadDataFile(
+            f"{what} of {model_cfg.arch} cannot be read ({exc}); delete it from the cache and {FETCH}"
+        ) from None
+
+
+def load_tokenizer(model_cfg: DictConfig):
+    from transformers import AutoTokenizer
+
+    return _from_local(AutoTokenizer, model_cfg, "the tokenizer")
+
+
+def random_config(model_cfg: DictConfig, num_labels: int):
+    """The architecture's config without a download when the YAML names its class."""
+    import transformers
+
+    if "config_class" in model_cfg.options:
+        return getattr(transformers, model_cfg.options.config_class)(num_labels=num_labels)
+    return _from_local(transformers.AutoConfig, model_cfg, "the config", num_labels=num_labels)
+
+
+@register("hf")
+def load_hf(model_cfg: DictConfig, splits: Splits, cache_dir: Path) -> LoadedModel:
+    from transformers import AutoModelForSequenceClassification
+
+    num_labels = model_cfg.num_classes or splits.num_classes
+    if not model_cfg.pretrained:
+        model = AutoModelForSequenceClassification.from_config(
+            random_config(model_cfg, num_labels), attn_implementation="sdpa"
+        )
+        weights = "random"
+    else:
+        model = _from_local(
+            AutoModelForSequenceClassification, model_cfg, "the weights", attn_implementation="sdpa"
+        )
+        weights = "pretrained"
+    facts = {
+        "architecture": type(model).__name__,
+        "parameters_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 1),
+    }
+    return LoadedModel(LogitsOnly(model).eval(), weights, facts)
