@@ -21,7 +21,8 @@ case $stage in
               precision=fp32,fp16,int8,fp8 batch_size=1,64) ;;
   digits) args=(-m model=fcn,cnn,lstm backend=eager,torchscript,onnxruntime,torchao,compile_cudagraphs
                 precision=fp32,fp16,int8,fp8 batch_size=1,64) ;;
-  vision_more) args=(-m model=resnet,mobilenet "${random_synthetic[@]}" backend=eager,torchscript,compile,aoti,torchao,tensorrt
+  digits_rest) args=(-m model=lstm,cnn backend=eager,torchscript,compile_cudagraphs precision=fp32,fp16 batch_size=1,64) ;;
+  vision_more) args=(-m model=resnet,mobilenet "${random_synthetic[@]}" backend=eager,compile,aoti,torchao,tensorrt
                      precision=fp32,bf16,fp16,fp8 batch_size=64) ;;
   *) echo "unknown stage $stage"; exit 2 ;;
 esac
