@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-$(EXTRAS)
 SWEEP_CPU := -m model=fcn,cnn,lstm 'backend=glob(*)' precision=fp32,int8 batch_size=1,16,64 device=cpu
 UI_PORT ?= 5000
 
-.PHONY: help install run test sweep-cpu report ui lint format clean
+.PHONY: help install run test data sweep-cpu report ui lint format clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ run: $(STAMP)  ## benchmark the default cell (CNN, eager, FP32, digits) and prin
 
 test: $(STAMP)  ## run the offline CPU test suite
 	$(PY) -m pytest -q
+
+data: $(STAMP)  ## fetch IMDB, the zoo's weights and (with Kaggle credentials) ImageNet-mini, for offline sweeps
+	$(PY) -m benchmark.data.fetch
 
 sweep-cpu: $(STAMP)  ## the custom models x every backend x fp32/int8 x batch 1,16,64 on CPU
 	$(PY) -m benchmark $(SWEEP_CPU)

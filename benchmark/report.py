@@ -66,6 +66,28 @@ def load_runs(
     return runs.sort_values("start_time").drop_duplicates("cell_id", keep="last")
 
 
+def load_records(folders: list[Path]) -> pd.DataFrame:
+    """The same table from the JSON records the jobs wrote (no MLflow needed): every
+    record.json under the folders, a cell measured twice keeping its latest record."""
+    from benchmark.records import CellRecord
+
+    rows = []
+    for path in sorted(p for folder in folders for p in Path(folder).rglob("record.json")):
+        record = CellRecord.load(path)
+        rows.append(
+            {
+                "model": record.model, "backend": record.backend, "device": record.device,
+                "precision": record.precision, "batch_size": record.batch_size, "status": record.status,
+                "error_type": record.error_type, "message": record.message, "sweep_id": record.sweep_id,
+                "cell_id": record.cell_id, "weights": record.facts.get("weights", ""),
+                "start_time": path.stat().st_mtime, **record.metrics,
+            }
+        )  # fmt: skip
+    if not rows:
+        raise SystemExit(f"no record.json under {', '.join(map(str, folders))}")
+    return pd.DataFrame(rows).sort_values("start_time").drop_duplicates("cell_id", keep="last")
+
+
 def cell_text(run: pd.Series, table: Table) -> str:
     if run["status"] != "ok":
         return status_label(run["status"], run.get("error_type") or "", run.get("message") or "")
@@ -89,6 +111,16 @@ def pivot(runs: pd.DataFrame, table: Table) -> pd.DataFrame:
     return grid.fillna("not run")
 
 
+def split_not_offered(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Rows a sweep's cross product asked for but the backend's YAML never offers (every cell
+    skipped from the YAML, with no error type) are listed once instead of filling tables."""
+    rows = runs["backend"] + " " + runs["device"] + " " + runs["precision"]
+    declared = (runs["status"] == "skipped") & (runs["error_type"].fillna("") == "")
+    all_declared = declared.groupby(rows).all()
+    dropped = sorted(all_declared[all_declared].index)
+    return runs[~rows.isin(dropped)], dropped
+
+
 def render_markdown(runs: pd.DataFrame) -> str:
     lines = ["# Benchmark report", ""]
     ids = sorted(runs["sweep_id"].unique())
@@ -99,6 +131,12 @@ def render_markdown(runs: pd.DataFrame) -> str:
         random = model_runs.get("weights", pd.Series(dtype=str)).eq("random").any()
         if random:
             lines += ["Random weights: F1 means nothing here (n/a); fidelity to FP32 still holds.", ""]
+        model_runs, not_offered = split_not_offered(model_runs)
+        if not_offered:
+            lines += [
+                f"Not offered by the backend (declared in its YAML, no cell ran): {', '.join(not_offered)}.",
+                "",
+            ]
         for table in TABLES:
             lines += [
                 f"### {table.title}",
@@ -116,13 +154,22 @@ def main(argv: list[str] | None = None) -> None:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--sweep", help="sweep id (its output folder's name); default: the latest sweep")
     which.add_argument("--all", action="store_true", help="every sweep, the latest measurement of each cell")
+    which.add_argument(
+        "--records",
+        type=Path,
+        nargs="+",
+        help="read the cells' record.json files under these folders instead of MLflow",
+    )
     parser.add_argument("--tracking-uri", default=None, help="default: sqlite:///<cwd>/mlflow.db")
     parser.add_argument("--experiment", default="benchmark")
     parser.add_argument("--out", type=Path, default=Path("outputs/report.md"))
     args = parser.parse_args(argv)
-    runs = load_runs(
-        args.tracking_uri or default_tracking_uri(Path.cwd()), args.experiment, args.sweep, args.all
-    )
+    if args.records:
+        runs = load_records(args.records)
+    else:
+        runs = load_runs(
+            args.tracking_uri or default_tracking_uri(Path.cwd()), args.experiment, args.sweep, args.all
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render_markdown(runs))
     runs.to_csv(args.out.with_suffix(".csv"), index=False)

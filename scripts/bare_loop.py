@@ -77,7 +77,9 @@ def main(overrides: list[str]) -> None:
     harness = harness_mean_ms(overrides)
     bare, pipelined = bare_mean_ms(overrides)
     gap = (harness - bare) / bare * 100
-    print(f"| {' '.join(overrides)} | {harness:.4f} | {bare:.4f} | {gap:+.1f}% | {pipelined:.4f} |", flush=True)
+    print(
+        f"| {' '.join(overrides)} | {harness:.4f} | {bare:.4f} | {gap:+.1f}% | {pipelined:.4f} |", flush=True
+    )
 
 
 if __name__ == "__main__":

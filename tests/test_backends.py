@@ -106,3 +106,9 @@ def test_backend_options_are_checked():
     cfg = OmegaConf.merge(compose_cell("backend=compile").backend, {"options": {"mode": "fastest"}})
     with pytest.raises(ValueError, match="mode"):
         create_backend(cfg)
+
+
+@pytest.mark.parametrize(("backend", "precision"), [("torchao", "int8"), ("tensorrt", "fp16")])
+def test_gpu_only_backends_say_why_they_skip_here(backend, precision, trained, digits, tmp_path):
+    with pytest.raises(UnsupportedCell, match="not installed|not importable|CUDA"):
+        build(backend, trained["fcn"], "fcn", precision, digits, tmp_path)

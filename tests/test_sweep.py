@@ -20,7 +20,7 @@ def sweep(tmp_path_factory):
         cwd,
         "-m",
         "model=fcn,lstm",
-        "backend=glob(*)",
+        f"backend={','.join(BACKENDS)}",
         "batch_size=1,4",
         "precision=fp32",
         "device=cpu",
@@ -88,3 +88,12 @@ def test_unsupported_cell_is_skipped_without_a_worker(tmp_path):
     assert done.returncode == 0
     assert "unsupported: compile on cpu runs fp32, not int8" in done.stdout
     assert not list(tmp_path.glob("outputs/runs/*/worker.log"))
+
+
+def test_report_reads_json_records_without_mlflow(sweep):
+    from benchmark.report import load_records
+
+    cwd, _ = sweep
+    runs = load_records([cwd / "outputs" / "multirun"])
+    assert len(runs) == 16 and set(runs["status"]) == {"ok"}
+    assert "## lstm" in render_markdown(runs)
