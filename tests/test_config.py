@@ -30,12 +30,8 @@ def test_groups_hold_the_foundation_options():
 @pytest.mark.parametrize(("model", "backend", "precision"), list(itertools.product(*GROUPS.values())))
 def test_every_cell_composes(model, backend, precision):
     cfg = compose_cell(f"model={model}", f"backend={backend}", f"precision={precision}", "batch_size=16")
-    assert (cfg.model.name, cfg.backend.name, cfg.precision.name, cfg.batch_size) == (
-        model,
-        backend,
-        precision,
-        16,
-    )
+    assert (cfg.backend.name, cfg.precision.name, cfg.batch_size) == (backend, precision, 16)
+    assert cfg.model.name and cfg.model.family in ("custom", "torchvision", "hf") and cfg.model.arch
     assert cfg.backend._target_.startswith("benchmark.backends.")
 
 
