@@ -38,3 +38,17 @@ def test_max_s_stops_a_slow_loop():
     budget = TimingBudget(warmup_iters=1, warmup_s=0.001, min_iters=10_000, min_s=0.001, max_s=0.05)
     _, timed = time_calls(lambda: time.sleep(0.01), budget)
     assert 2 <= len(timed) < 50
+
+
+def test_memory_sampler_keeps_a_peak_per_phase(tmp_path):
+    from benchmark.measure.memory import PhasePeakSampler
+
+    phase_file = tmp_path / "phase"
+    values = iter([100, 300, 200, 50, 80])
+    sampler = PhasePeakSampler(pid=0, phase_file=phase_file, probes={"vram": lambda pid: next(values) * 2**20})
+    for phase in ("build", "build", "run", "run", "run"):
+        phase_file.write_text(phase)
+        sampler.sample()
+    assert sampler.peak("vram", "build") == 300
+    assert sampler.peak("vram", "run") == 200  # the build's 300 MB never leaks into the run's figure
+    assert sampler.peak("rss", "run") is None

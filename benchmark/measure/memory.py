@@ -11,17 +11,25 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 
 MB = 1024 * 1024
 
 
+@lru_cache(maxsize=1)
+def _nvml():
+    """NVML, initialised once per process (the sampler asks every 10 ms)."""
+    import pynvml
+
+    pynvml.nvmlInit()
+    return pynvml
+
+
 def nvml_process_bytes(pid: int) -> int | None:
     """GPU memory NVML attributes to `pid`, summed over devices; None without NVML."""
     try:
-        import pynvml
-
-        pynvml.nvmlInit()
+        pynvml = _nvml()
         total = 0
         for index in range(pynvml.nvmlDeviceGetCount()):
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
