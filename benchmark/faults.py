@@ -9,8 +9,9 @@ import signal
 import time
 
 
-def inject(fault: str | None, phase: str) -> None:
-    if fault is None or phase != "run":
+def inject(fault: str | None) -> None:
+    """Called once, as the run phase starts."""
+    if fault is None:
         return
     if fault == "abort":
         os.abort()

@@ -36,11 +36,6 @@ class CellRecord:
     def name(self) -> str:
         return f"{self.model}/{self.backend}/{self.device}/{self.precision}/bs{self.batch_size}"
 
-    @property
-    def row_label(self) -> str:
-        """The report's row: `<backend> <device> <precision>`, as in the study's tables."""
-        return f"{self.backend} {self.device} {self.precision}"
-
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=1, default=str))
 

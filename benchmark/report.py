@@ -99,7 +99,7 @@ def cell_text(run: pd.Series, table: Table) -> str:
 
 def pivot(runs: pd.DataFrame, table: Table) -> pd.DataFrame:
     runs = runs.assign(
-        row=runs["backend"] + " " + runs["device"] + " " + runs["precision"],
+        row=row_labels(runs),
         column=runs["batch_size"],
         text=runs.apply(cell_text, axis=1, table=table),
     )
@@ -111,10 +111,15 @@ def pivot(runs: pd.DataFrame, table: Table) -> pd.DataFrame:
     return grid.fillna("not run")
 
 
+def row_labels(runs: pd.DataFrame) -> pd.Series:
+    """The study's row: `<backend> <device> <precision>`."""
+    return runs["backend"] + " " + runs["device"] + " " + runs["precision"]
+
+
 def split_not_offered(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Rows a sweep's cross product asked for but the backend's YAML never offers (every cell
     skipped from the YAML, with no error type) are listed once instead of filling tables."""
-    rows = runs["backend"] + " " + runs["device"] + " " + runs["precision"]
+    rows = row_labels(runs)
     declared = (runs["status"] == "skipped") & (runs["error_type"].fillna("") == "")
     all_declared = declared.groupby(rows).all()
     dropped = sorted(all_declared[all_declared].index)

@@ -131,12 +131,11 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
     from benchmark.measure.memory import host_peak_rss_mb
     from benchmark.measure.quality import FidelityMeter
 
-    inject(cfg.fault, "load")
     p = prepare(cfg, job_dir / "artifact", on_phase=lambda phase: set_phase(job_dir, phase))
     artifact, sync, metrics, device = p.artifact, p.sync, p.metrics, p.device
 
     set_phase(job_dir, "run")
-    inject(cfg.fault, "run")
+    inject(cfg.fault)
     with torch.inference_mode():
         timing_inputs = p.inputs(p.eval_batches[0])
         t0 = time.perf_counter()

@@ -45,7 +45,9 @@ def test_memory_sampler_keeps_a_peak_per_phase(tmp_path):
 
     phase_file = tmp_path / "phase"
     values = iter([100, 300, 200, 50, 80])
-    sampler = PhasePeakSampler(pid=0, phase_file=phase_file, probes={"vram": lambda pid: next(values) * 2**20})
+    sampler = PhasePeakSampler(
+        pid=0, phase_file=phase_file, probes={"vram": lambda pid: next(values) * 2**20}
+    )
     for phase in ("build", "build", "run", "run", "run"):
         phase_file.write_text(phase)
         sampler.sample()

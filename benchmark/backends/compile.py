@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchmark.backends import Artifact, Backend, BuildContext, Inputs, UnsupportedCell
+from benchmark.backends import Artifact, Backend, BuildContext, Inputs, LabelMismatch, UnsupportedCell
 from benchmark.backends.torch_common import apply_precision, cast_inputs
 
 MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -28,7 +28,14 @@ def compile_module(
     graphs = counters["stats"]["unique_graphs"]
     if graphs == 0:
         raise UnsupportedCell("torch.compile produced no graph: the row would be eager")
-    return compiled, {"mode": mode, "graphs": graphs, "graph_breaks": sum(counters["graph_break"].values())}
+    # Inductor may quietly decline CUDA graphs (it bumps this counter): that row would not be what it says.
+    cudagraph_skips = counters["inductor"]["cudagraph_skips"]
+    if "reduce-overhead" in mode and cudagraph_skips:
+        raise LabelMismatch(
+            f"Inductor skipped CUDA graphs {cudagraph_skips} time(s): the row would run without them"
+        )
+    facts = {"mode": mode, "graphs": graphs, "graph_breaks": sum(counters["graph_break"].values())}
+    return compiled, facts
 
 
 class CompileBackend(Backend):

@@ -116,8 +116,6 @@ class OnnxRuntimeBackend(Backend):
                 f"onnxruntime {ort.__version__} here has no {provider} (install onnxruntime-gpu)"
             )
         module, example = ctx.model.to(dtype), cast_inputs(ctx.example, dtype)
-        with torch.inference_mode():
-            reference_out = module(*example)
         path = ctx.workdir / f"model.{ctx.precision.name}.onnx"
         names = export_onnx(module, example, path, self.opset)
         facts: dict[str, Any] = {"opset": self.opset, "onnxruntime": ort.__version__}
@@ -129,7 +127,9 @@ class OnnxRuntimeBackend(Backend):
             raise LabelMismatch(f"ORT session runs on {facts['providers']}, not {provider}")
         facts.update(self._verify_ops(ctx.workdir / "model.optimized.onnx", ctx.precision.quantized))
         if ctx.device.type == "cuda":
-            run = self.bound_runner(session, names, reference_out, ctx.device)
+            with torch.inference_mode():
+                output_like = module(*example)  # shape and dtype of the bound output buffer
+            run = self.bound_runner(session, names, output_like, ctx.device)
         else:
             run = self.host_runner(session, names)
         return Artifact(run=run, input_dtype=dtype, facts=facts)
@@ -157,10 +157,10 @@ class OnnxRuntimeBackend(Backend):
         return run
 
     @staticmethod
-    def bound_runner(session, names: list[str], reference_out: torch.Tensor, device: torch.device):
+    def bound_runner(session, names: list[str], output_like: torch.Tensor, device: torch.device):
         """IOBinding on device buffers: no host copies inside the call. The output buffer is reused,
         so callers copy what they keep before the next call."""
-        out = torch.empty_like(reference_out)
+        out = torch.empty_like(output_like)
         binding = session.io_binding()
         index = device.index or 0
 

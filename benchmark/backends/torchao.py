@@ -49,7 +49,8 @@ class TorchAoBackend(Backend):
                 f"fp8 needs sm_89 or newer; this GPU is sm_{''.join(map(str, torch.cuda.get_device_capability(ctx.device)))}"
             )
         module = ctx.model.to(torch.bfloat16)
-        quantize_(module, quant_config(ctx.precision.name), filter_fn=quantizable)
+        config = quant_config(ctx.precision.name)
+        quantize_(module, config, filter_fn=quantizable)
         facts = self.count_layers(module)
         if facts["quantized_linear"] == 0:
             raise UnsupportedCell(
@@ -61,7 +62,7 @@ class TorchAoBackend(Backend):
         facts.update(
             compile_facts,
             float_dtype="bfloat16",
-            scheme=f"torchao {type(quant_config(ctx.precision.name)).__name__}",
+            scheme=f"torchao {type(config).__name__}",
         )
         return Artifact(run=compiled, input_dtype=torch.bfloat16, facts=facts)
 
