@@ -70,6 +70,8 @@ def unsupported_reason(cfg: DictConfig, device: str) -> str | None:
     backend, precision, model = cfg.backend, cfg.precision.name, cfg.model.name
     if model in backend.unsupported_models:
         return backend.unsupported_models[model]
+    if precision in cfg.model.unsupported_precisions:
+        return cfg.model.unsupported_precisions[precision]
     if device not in backend.precisions:
         return f"{backend.name} does not run on {device}"
     if precision not in backend.precisions[device]:

@@ -16,7 +16,7 @@ DEVICES = ("auto", "cpu", "cuda")
 @dataclass
 class ModelConfig:
     name: str = MISSING
-    family: str = MISSING  # loader in benchmark.models: custom | torchvision | hf
+    family: str = MISSING  # loader in benchmark.models: custom | torchvision | hf | t5 | causal_lm
     arch: str = MISSING  # architecture inside the family
     dataset: str = "digits"  # default dataset of this model
     pretrained: bool = True  # false: random weights from the architecture's config, no download
@@ -24,8 +24,10 @@ class ModelConfig:
     input_kind: str = "image"  # image | text
     image_size: Optional[int] = None  # images the model expects (None: whatever the dataset gives)
     max_length: int = 128  # text: tokens per sequence (fixed padding, so one shape per cell)
+    prompt: str = ""  # text: prepended to every example before tokenization (T5's task prefix)
     vocab_size: Optional[int] = None  # text: for synthetic token ids
     num_classes: Optional[int] = None  # None: from the dataset
+    unsupported_precisions: dict[str, str] = field(default_factory=dict)  # precision name -> reason
     options: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the architecture
 
 

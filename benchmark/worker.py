@@ -41,12 +41,12 @@ def cuda_context_mb(device) -> float:
     return (used or 0) / MB
 
 
-def reference_logits(model, eval_batches, device) -> list:
-    """FP32 eager outputs on the eval inputs, kept on the host for the fidelity check."""
+def reference_outputs(model, eval_batches, meter, device) -> list:
+    """What the meter keeps of the FP32 eager outputs on the eval inputs (on the host)."""
     import torch
 
     with torch.inference_mode():
-        return [model(*on_device(b.inputs, device))[: b.valid].float().cpu() for b in eval_batches]
+        return [meter.reference(model(*on_device(b.inputs, device)), b) for b in eval_batches]
 
 
 @dataclass
@@ -57,6 +57,7 @@ class Prepared:
     splits: Any
     loaded: Any
     eval_batches: list
+    meter: Any  # measure.quality: FidelityMeter (classifiers) or NextTokenMeter (language models)
     references: list
     artifact: Any
     metrics: dict[str, float]
@@ -79,6 +80,7 @@ def prepare(cfg: DictConfig, workdir: Path, on_phase=lambda phase: None) -> Prep
     from benchmark.backends import BuildContext, create_backend
     from benchmark.data import batches, load_dataset
     from benchmark.measure import environment
+    from benchmark.measure.quality import meter_for
     from benchmark.models import load_model
 
     device = torch.device(cfg.device)
@@ -98,7 +100,8 @@ def prepare(cfg: DictConfig, workdir: Path, on_phase=lambda phase: None) -> Prep
     eval_batches = list(batches(splits.eval, cfg.batch_size, cfg.eval_samples))
 
     on_phase("reference")
-    references = reference_logits(model, eval_batches, device)
+    meter = meter_for(loaded.task, loaded.to_scores)
+    references = reference_outputs(model, eval_batches, meter, device)
 
     on_phase("build")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -119,7 +122,7 @@ def prepare(cfg: DictConfig, workdir: Path, on_phase=lambda phase: None) -> Prep
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
-    return Prepared(device, splits, loaded, eval_batches, references, artifact, metrics)
+    return Prepared(device, splits, loaded, eval_batches, meter, references, artifact, metrics)
 
 
 def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
@@ -129,7 +132,6 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
     from benchmark.measure import environment
     from benchmark.measure.latency import LatencyStats, TimingBudget, time_calls
     from benchmark.measure.memory import host_peak_rss_mb
-    from benchmark.measure.quality import FidelityMeter
 
     p = prepare(cfg, job_dir / "artifact", on_phase=lambda phase: set_phase(job_dir, phase))
     artifact, sync, metrics, device = p.artifact, p.sync, p.metrics, p.device
@@ -143,10 +145,10 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
         sync()
         metrics["first_call_ms"] = (time.perf_counter() - t0) * 1e3
 
-        fidelity = FidelityMeter()
+        quality = p.meter
         for batch, reference in zip(p.eval_batches, p.references, strict=True):
-            fidelity.update(artifact.run(*p.inputs(batch))[: batch.valid], reference)
-        metrics.update(fidelity.compute())
+            quality.update(artifact.run(*p.inputs(batch)), reference, batch)
+        metrics.update(quality.compute())
 
         def step() -> None:
             artifact.run(*timing_inputs)
@@ -155,15 +157,19 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
         warmup_ms, timed_ms = time_calls(step, TimingBudget(**OmegaConf.to_container(cfg.timing)))
     metrics.update(LatencyStats.from_samples(timed_ms, cfg.batch_size).as_metrics())
     metrics["warmup_iterations"] = float(len(warmup_ms))
+    generation = getattr(artifact.eager_module, "generation_tokens_per_s", None)
+    if generation is not None:  # a second metric, after the timed loop: generate() needs the module
+        metrics["generation_tokens_per_s"] = generation(timing_inputs[0], sync)
     metrics["peak_rss_process_mb"] = host_peak_rss_mb()
     if device.type == "cuda":
         metrics["torch_max_allocated_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
         metrics["torch_max_reserved_mb"] = torch.cuda.max_memory_reserved(device) / 2**20
     facts = {"weights": p.loaded.weights, "dataset": p.splits.name, **p.loaded.facts, **artifact.facts}
-    scored = p.splits.labelled and p.loaded.weights != "random"  # F1 of random weights means nothing
+    # F1 of random weights means nothing; a language model has no classes
+    scored = p.splits.labelled and p.loaded.weights != "random" and quality.predictions is not None
     return {
         "metrics": metrics,
-        "predictions": fidelity.predictions,
+        "predictions": quality.predictions,
         "labels": [int(label) for b in p.eval_batches for label in b.labels[: b.valid]] if scored else None,
         "num_classes": p.splits.num_classes,
         "facts": facts,

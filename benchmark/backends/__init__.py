@@ -43,6 +43,7 @@ class Artifact:
     input_dtype: torch.dtype = torch.float32  # floating inputs are cast to this outside the timed loop
     facts: dict[str, Any] = field(default_factory=dict)  # evidence that the artifact is what its row says
     synchronize: Callable[[], None] | None = None  # waits for the stream the artifact really uses
+    eager_module: nn.Module | None = None  # the plain module run, where the backend runs one eagerly
 
 
 class Backend(ABC):

@@ -66,9 +66,13 @@ def shuffled(
     return [texts[i] for i in order], [labels[i] for i in order]
 
 
-def tokenize(tokenizer, texts: list[str], labels: list[int], max_length: int) -> TensorDataset:
+def tokenize(tokenizer, texts: list[str], labels: list[int], model_cfg) -> TensorDataset:
     encoded = tokenizer(
-        texts, padding="max_length", truncation=True, max_length=max_length, return_tensors="pt"
+        [model_cfg.prompt + text for text in texts],
+        padding="max_length",
+        truncation=True,
+        max_length=model_cfg.max_length,
+        return_tensors="pt",
     )
     return _TextPairs(encoded["input_ids"], encoded["attention_mask"], torch.tensor(labels))
 
@@ -89,7 +93,7 @@ def load_imdb(data_dir: Path, model_cfg, seed: int = 0, limit: int | None = None
     train = shuffled(*read_split(root, "train"), seed + 1, TRAIN_SAMPLES)
     return Splits(
         "imdb",
-        tokenize(tokenizer, *test, model_cfg.max_length),
-        tokenize(tokenizer, *train, model_cfg.max_length),
+        tokenize(tokenizer, *test, model_cfg),
+        tokenize(tokenizer, *train, model_cfg),
         num_classes=2,
     )

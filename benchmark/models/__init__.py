@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from omegaconf import DictConfig
 from torch import nn
 
@@ -18,6 +19,9 @@ class LoadedModel:
     module: nn.Module  # float32, eval mode, on the CPU
     weights: str  # trained | pretrained | random: the report marks random weights
     facts: dict[str, Any] = field(default_factory=dict)
+    task: str = "classification"  # classification | language_modeling: how quality is measured
+    # outputs -> (batch, classes) scores, applied outside the timed loop (None: outputs are scores)
+    to_scores: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
 Loader = Callable[[DictConfig, Splits, Path], LoadedModel]
@@ -54,7 +58,7 @@ def load_custom(model_cfg: DictConfig, splits: Splits, cache_dir: Path) -> Loade
 
 
 def load_model(model_cfg: DictConfig, splits: Splits, cache_dir: Path) -> LoadedModel:
-    from benchmark.models import hf, vision  # noqa: F401  (register their families)
+    from benchmark.models import causal_lm, hf, text_to_text, vision  # noqa: F401  (register their families)
 
     if model_cfg.family not in FAMILIES:
         raise ValueError(f"unknown model family {model_cfg.family!r}; known: {', '.join(sorted(FAMILIES))}")

@@ -1,12 +1,13 @@
-"""Hugging Face sequence classifiers (model.family: hf), from the local cache only
-(local_files_only): a sweep never downloads; `make data` fetches the checkpoints."""
+"""Hugging Face sequence classifiers (model.family: hf), and what the other Hugging Face
+families (t5, causal_lm) share: checkpoints from the local cache only (local_files_only), so a
+sweep never downloads; `make data` fetches them."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from benchmark.data import BadDataFile, MissingAsset, Splits
@@ -26,7 +27,7 @@ class LogitsOnly(nn.Module):
         return self.model(input_ids=input_ids, attention_mask=attention_mask, return_dict=False)[0]
 
 
-def _from_local(loader, model_cfg: DictConfig, what: str, **kwargs):
+def from_local(loader, model_cfg: DictConfig, what: str, **kwargs):
     try:
         return loader.from_pretrained(model_cfg.arch, local_files_only=True, **kwargs)
     except OSError as exc:
@@ -46,16 +47,21 @@ def _from_local(loader, model_cfg: DictConfig, what: str, **kwargs):
 def load_tokenizer(model_cfg: DictConfig):
     from transformers import AutoTokenizer
 
-    return _from_local(AutoTokenizer, model_cfg, "the tokenizer")
+    tokenizer = from_local(AutoTokenizer, model_cfg, "the tokenizer")
+    if tokenizer.pad_token is None:  # GPT-style vocabularies have none; padded positions are masked
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
 
 
-def random_config(model_cfg: DictConfig, num_labels: int):
-    """The architecture's config without a download when the YAML names its class."""
+def random_config(model_cfg: DictConfig, **overrides):
+    """The architecture's config without a download when the YAML names its class (with the
+    checkpoint's dimensions in options.config); otherwise the cached checkpoint's config."""
     import transformers
 
     if "config_class" in model_cfg.options:
-        return getattr(transformers, model_cfg.options.config_class)(num_labels=num_labels)
-    return _from_local(transformers.AutoConfig, model_cfg, "the config", num_labels=num_labels)
+        dims = OmegaConf.to_container(model_cfg.options.get("config", {}))  # plain lists for HF
+        return getattr(transformers, model_cfg.options.config_class)(**dims, **overrides)
+    return from_local(transformers.AutoConfig, model_cfg, "the config", **overrides)
 
 
 @register("hf")
@@ -65,11 +71,11 @@ def load_hf(model_cfg: DictConfig, splits: Splits, cache_dir: Path) -> LoadedMod
     num_labels = model_cfg.num_classes or splits.num_classes
     if not model_cfg.pretrained:
         model = AutoModelForSequenceClassification.from_config(
-            random_config(model_cfg, num_labels), attn_implementation="sdpa"
+            random_config(model_cfg, num_labels=num_labels), attn_implementation="sdpa"
         )
         weights = "random"
     else:
-        model = _from_local(
+        model = from_local(
             AutoModelForSequenceClassification, model_cfg, "the weights", attn_implementation="sdpa"
         )
         weights = "pretrained"
