@@ -24,14 +24,29 @@ class Table:
     metric: str
     fmt: str
     not_applicable: str = "-"
+    task: str | None = None  # shown only for models of this task (None: every model)
+
+    def applies(self, model_runs: pd.DataFrame) -> bool:
+        return self.task is None or self.task == model_task(model_runs)
 
 
 TABLES = (
     Table("Inference time [ms/sample]", "latency_ms_per_sample", "{:.4f}"),
     Table("Peak VRAM [MB]", "peak_vram_mb", "{:.0f}"),
     Table("Peak RAM [MB]", "peak_rss_mb", "{:.0f}"),
-    Table("F1 score", "f1_macro", "{:.4f}", not_applicable="n/a"),
+    Table("F1 score", "f1_macro", "{:.4f}", not_applicable="n/a", task="classification"),
+    Table("Perplexity (FP32 reference in the record)", "perplexity", "{:.2f}", task="language_modeling"),
+    Table("Next-token agreement with FP32", "top1_agreement", "{:.4f}", task="language_modeling"),
+    Table(
+        "Generation [tokens/s] (eager only)", "generation_tokens_per_s", "{:.1f}", task="language_modeling"
+    ),
 )
+
+
+def model_task(model_runs: pd.DataFrame) -> str:
+    """Language models are the ones whose cells measured perplexity."""
+    perplexity = model_runs.get("perplexity", pd.Series(dtype=float))
+    return "language_modeling" if perplexity.notna().any() else "classification"
 
 
 def load_runs(
@@ -142,7 +157,7 @@ def render_markdown(runs: pd.DataFrame) -> str:
                 f"Not offered by the backend (declared in its YAML, no cell ran): {', '.join(not_offered)}.",
                 "",
             ]
-        for table in TABLES:
+        for table in (t for t in TABLES if t.applies(model_runs)):
             lines += [
                 f"### {table.title}",
                 "",
