@@ -72,6 +72,9 @@ class BenchmarkConfig:
     timing: TimingConfig = field(default_factory=TimingConfig)
     cell_timeout_s: float = 900.0
     cache_dir: str = "outputs/cache"
+    artifact_cache: bool = (
+        True  # keep built artifacts (ONNX, AOTI packages, engines) under cache_dir/artifacts
+    )
     tracking_uri: Optional[str] = None
     experiment: str = "benchmark"
     fault: Optional[str] = None

@@ -53,6 +53,24 @@ class Backend(ABC):
     def build(self, ctx: BuildContext) -> Artifact: ...
 
 
+class FileBackend(Backend):
+    """A backend whose artifact is files: `export` writes them (export, quantize, compile) into a
+    folder, `load` turns that folder into the artifact the cell runs. The worker keeps the
+    folder in the artifact cache (backends/artifact_cache.py), so repeating a cell loads the
+    files instead of building them again."""
+
+    @abstractmethod
+    def export(self, ctx: BuildContext, folder: Path) -> dict[str, Any]:
+        """Write the artifact's files into `folder`; return facts about them worth keeping."""
+
+    @abstractmethod
+    def load(self, ctx: BuildContext, folder: Path, facts: dict[str, Any]) -> Artifact:
+        """The runnable artifact from the files in `folder` (read only: scratch goes to ctx.workdir)."""
+
+    def build(self, ctx: BuildContext) -> Artifact:
+        return self.load(ctx, ctx.workdir, self.export(ctx, ctx.workdir))
+
+
 def create_backend(backend_cfg: DictConfig) -> Backend:
     from hydra.utils import get_class
 

@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmark.backends import Artifact, Backend, BuildContext, LabelMismatch, UnsupportedCell
+from benchmark.backends import Artifact, BuildContext, FileBackend, LabelMismatch, UnsupportedCell
 from benchmark.backends.torch_common import DTYPES, cast_inputs
 
 CALIBRATION_SAMPLES = 512
+FP32_OR_HALF, INT8 = "model.onnx", "model.int8.onnx"  # the file the session of each precision reads
 # Ops that compute in INT8 (ONNX standard and ORT's com.microsoft contrib ops).
 INT8_OPS = {
     "QLinearConv", "QLinearMatMul", "MatMulInteger", "ConvInteger", "QGemm", "QAttention",
@@ -69,21 +70,21 @@ class _CalibrationReader:
         return next(self._batches, None)
 
 
-def quantize_int8(fp32_path: Path, ctx: BuildContext, names: list[str]) -> tuple[Path, str]:
+def quantize_int8(fp32_path: Path, out: Path, ctx: BuildContext, names: list[str]) -> str:
+    """Writes the INT8 model to `out`; returns the scheme used."""
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    out = fp32_path.with_name(f"model.int8-{ctx.quantization}.onnx")
     if ctx.quantization == "dynamic":
         quantize_dynamic(str(fp32_path), str(out), weight_type=QuantType.QInt8)
-        return out, "ORT dynamic int8 (weights int8, activations quantized per call)"
+        return "ORT dynamic int8 (weights int8, activations quantized per call)"
     prepped = fp32_path.with_name("model.prepped.onnx")
     quant_pre_process(str(fp32_path), str(prepped))
     quantize_static(
         str(prepped), str(out), _CalibrationReader(ctx, names), quant_format=QuantFormat.QDQ,
         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True,
     )  # fmt: skip
-    return out, f"ORT static int8 QDQ, calibrated on {CALIBRATION_SAMPLES} train-split samples"
+    return f"ORT static int8 QDQ, calibrated on {CALIBRATION_SAMPLES} train-split samples"
 
 
 def op_counts(path: Path) -> Counter:
@@ -100,39 +101,56 @@ NUMPY_DTYPES = {
 }
 
 
-class OnnxRuntimeBackend(Backend):
+class OnnxRuntimeBackend(FileBackend):
     def __init__(self, opset: int = 18, graph_optimization: str = "all", provider: str = "auto"):
         if provider not in ("auto", "tensorrt"):
             raise ValueError(f"backend.options.provider={provider!r} is not auto or tensorrt")
         self.opset, self.graph_optimization, self.provider = opset, graph_optimization, provider
 
-    def build(self, ctx: BuildContext) -> Artifact:
+    def export(self, ctx: BuildContext, folder: Path) -> dict[str, Any]:
         import onnxruntime as ort
 
         dtype = DTYPES[ctx.precision.dtype]
+        module, example = ctx.model.to(dtype), cast_inputs(ctx.example, dtype)
+        path = folder / FP32_OR_HALF
+        names = export_onnx(module, example, path, self.opset)
+        facts: dict[str, Any] = {"opset": self.opset, "onnxruntime": ort.__version__, "inputs": names}
+        if ctx.precision.quantized:
+            facts["scheme"] = quantize_int8(path, folder / INT8, ctx, names)
+        return facts
+
+    def load(self, ctx: BuildContext, folder: Path, facts: dict[str, Any]) -> Artifact:
+        import onnxruntime as ort
+
         provider, provider_options = self.provider_for(ctx)
         if provider not in ort.get_available_providers():
             raise UnsupportedCell(
                 f"onnxruntime {ort.__version__} here has no {provider} (install onnxruntime-gpu)"
             )
-        module, example = ctx.model.to(dtype), cast_inputs(ctx.example, dtype)
-        path = ctx.workdir / f"model.{ctx.precision.name}.onnx"
-        names = export_onnx(module, example, path, self.opset)
-        facts: dict[str, Any] = {"opset": self.opset, "onnxruntime": ort.__version__}
-        if ctx.precision.quantized:
-            path, facts["scheme"] = quantize_int8(path, ctx, names)
+        path = folder / (INT8 if ctx.precision.quantized else FP32_OR_HALF)
         session = self._session(path, provider, provider_options, ctx)
-        facts["providers"] = session.get_providers()
+        facts = {**facts, "providers": session.get_providers()}
         if facts["providers"][0] != provider:
             raise LabelMismatch(f"ORT session runs on {facts['providers']}, not {provider}")
         facts.update(self._verify_ops(ctx.workdir / "model.optimized.onnx", ctx.precision.quantized))
+        dtype, names = DTYPES[ctx.precision.dtype], facts["inputs"]
         if ctx.device.type == "cuda":
-            with torch.inference_mode():
-                output_like = module(*example)  # shape and dtype of the bound output buffer
-            run = self.bound_runner(session, names, output_like, ctx.device)
+            run = self.bound_runner(session, names, self.output_like(session, ctx.example), ctx.device)
         else:
             run = self.host_runner(session, names)
         return Artifact(run=run, input_dtype=dtype, facts=facts)
+
+    @staticmethod
+    def output_like(session, example: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """The bound output buffer: the session's output shape with the cell's batch size."""
+        (output,) = session.get_outputs()
+        dtype = {"tensor(float)": torch.float32, "tensor(float16)": torch.float16}[output.type]
+        shape = [example[0].shape[0], *output.shape[1:]]
+        if not all(isinstance(d, int) for d in shape):
+            raise UnsupportedCell(
+                f"ORT output {output.name} has a symbolic non-batch dimension: {output.shape}"
+            )
+        return torch.empty(shape, dtype=dtype, device=example[0].device)
 
     def provider_for(self, ctx: BuildContext) -> tuple[str, dict[str, str]]:
         if ctx.device.type == "cpu":

@@ -1,5 +1,5 @@
 """Torch-TensorRT, dynamo path: torch.export -> torch_tensorrt.dynamo.compile -> engine saved
-with torch_tensorrt.save. FP16 = model and inputs cast to half (enabled_precisions is
+with torch_tensorrt.save and loaded back for the run. FP16 = model and inputs cast to half (enabled_precisions is
 rejected from 2.10 on). INT8 = NVIDIA ModelOpt PTQ calibrated on the train split, exported
 under ModelOpt's export mode, then compiled. TensorRT's binaries come from NVIDIA's own index
 (PyPI's packages are stubs that download at install), so where they are absent the cell is
@@ -7,12 +7,16 @@ skipped with that reason: see the README's Dockerfile for a machine that has the
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import torch
 
-from benchmark.backends import Artifact, Backend, BuildContext, UnsupportedCell
+from benchmark.backends import Artifact, BuildContext, FileBackend, UnsupportedCell
 from benchmark.backends.torch_common import DTYPES, cast_inputs
 
 CALIBRATION_BATCHES = 16
+ENGINE = "model.ep"  # an ExportedProgram holding the serialized TensorRT engines
 
 
 def import_tensorrt():
@@ -25,11 +29,11 @@ def import_tensorrt():
     return torch_tensorrt
 
 
-class TensorRtBackend(Backend):
+class TensorRtBackend(FileBackend):
     def __init__(self, min_block_size: int = 5, optimization_level: int = 3):
         self.min_block_size, self.optimization_level = min_block_size, optimization_level
 
-    def build(self, ctx: BuildContext) -> Artifact:
+    def export(self, ctx: BuildContext, folder: Path) -> dict[str, Any]:
         torch_tensorrt = import_tensorrt()
         if ctx.device.type != "cuda":
             raise UnsupportedCell("TensorRT runs on CUDA only")
@@ -45,17 +49,17 @@ class TensorRtBackend(Backend):
             exported, arg_inputs=list(example), min_block_size=self.min_block_size,
             optimization_level=self.optimization_level, use_explicit_typing=ctx.precision.quantized,
         )  # fmt: skip
-        path = ctx.workdir / "model.ep"
-        torch_tensorrt.save(engine, str(path), arg_inputs=list(example))
+        torch_tensorrt.save(engine, str(folder / ENGINE), arg_inputs=list(example))
+        return {"torch_tensorrt": torch_tensorrt.__version__}
+
+    def load(self, ctx: BuildContext, folder: Path, facts: dict[str, Any]) -> Artifact:
+        torch_tensorrt = import_tensorrt()
+        engine = torch_tensorrt.load(str(folder / ENGINE)).module()
         trt_modules = sum(1 for name, _ in engine.named_children() if "_run_on_acc" in name)
         if trt_modules == 0:
             raise UnsupportedCell("TensorRT took no part of the graph: the row would be PyTorch")
-        facts = {
-            "trt_subgraphs": trt_modules,
-            "engine_file": str(path),
-            "torch_tensorrt": torch_tensorrt.__version__,
-        }
-        return Artifact(run=engine, input_dtype=dtype, facts=facts)
+        facts = {**facts, "trt_subgraphs": trt_modules}
+        return Artifact(run=engine, input_dtype=DTYPES[ctx.precision.dtype], facts=facts)
 
     @staticmethod
     def export_int8(module, example, ctx: BuildContext):

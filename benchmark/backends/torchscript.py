@@ -1,27 +1,36 @@
-"""TorchScript: trace + freeze, the study's JIT rows (deprecated upstream, kept as a legacy baseline)."""
+"""TorchScript: trace + freeze, the study's JIT rows (deprecated upstream, kept as a legacy
+baseline), saved with torch.jit.save and loaded back for the run."""
 
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
+from typing import Any
 
 import torch
 
-from benchmark.backends import Artifact, Backend, BuildContext
-from benchmark.backends.torch_common import apply_precision, cast_inputs
+from benchmark.backends import Artifact, BuildContext, FileBackend
+from benchmark.backends.torch_common import DTYPES, apply_precision, cast_inputs
+
+SCRIPT = "model.ts"
 
 
-class TorchScriptBackend(Backend):
+class TorchScriptBackend(FileBackend):
     def __init__(self, freeze: bool = True):
         self.freeze = freeze
 
-    def build(self, ctx: BuildContext) -> Artifact:
+    def export(self, ctx: BuildContext, folder: Path) -> dict[str, Any]:
         module, dtype, facts = apply_precision(ctx)
-        example = cast_inputs(ctx.example, dtype)
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore", FutureWarning)  # "torch.jit is deprecated": known, see YAML
-            scripted = torch.jit.trace(module, example)
+            scripted = torch.jit.trace(module, cast_inputs(ctx.example, dtype))
             if self.freeze:
                 scripted = torch.jit.freeze(scripted.eval())
-        facts["frozen"] = self.freeze
-        facts["graph_nodes"] = sum(1 for _ in scripted.inlined_graph.nodes())
-        return Artifact(run=scripted, input_dtype=dtype, facts=facts)
+        torch.jit.save(scripted, str(folder / SCRIPT))
+        return {**facts, "frozen": self.freeze, "graph_nodes": sum(1 for _ in scripted.inlined_graph.nodes())}
+
+    def load(self, ctx: BuildContext, folder: Path, facts: dict[str, Any]) -> Artifact:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            scripted = torch.jit.load(str(folder / SCRIPT), map_location=ctx.device)
+        return Artifact(run=scripted, input_dtype=DTYPES[ctx.precision.dtype], facts=facts)
