@@ -78,7 +78,6 @@ def prepare(cfg: DictConfig, workdir: Path, on_phase=lambda phase: None) -> Prep
     import torch
 
     from benchmark.backends import BuildContext
-    from benchmark.backends.artifact_cache import weights_digest
     from benchmark.data import batches, load_dataset
     from benchmark.measure import environment
     from benchmark.measure.quality import meter_for
@@ -97,7 +96,6 @@ def prepare(cfg: DictConfig, workdir: Path, on_phase=lambda phase: None) -> Prep
     )
     loaded = load_model(cfg.model, splits, Path(cfg.cache_dir))
     metrics["load_s"] = time.perf_counter() - t0
-    weights = weights_digest(loaded.module) if cfg.artifact_cache else ""  # on the host, before any cast
     model = loaded.module.to(device)
     eval_batches = list(batches(splits.eval, cfg.batch_size, cfg.eval_samples))
 
@@ -118,7 +116,7 @@ def prepare(cfg: DictConfig, workdir: Path, on_phase=lambda phase: None) -> Prep
         threads=threads,
     )
     t0 = time.perf_counter()
-    artifact = build_artifact(cfg, ctx, weights)
+    artifact = build_artifact(cfg, ctx)
     metrics["build_s"] = time.perf_counter() - t0
     if "export_s" in artifact.facts:
         metrics["export_s"] = artifact.facts.pop("export_s")
@@ -129,16 +127,18 @@ def prepare(cfg: DictConfig, workdir: Path, on_phase=lambda phase: None) -> Prep
     return Prepared(device, splits, loaded, eval_batches, meter, references, artifact, metrics)
 
 
-def build_artifact(cfg: DictConfig, ctx, weights: str):
+def build_artifact(cfg: DictConfig, ctx):
     """Backends whose artifact is files go through the artifact cache (unless artifact_cache=false)."""
     from benchmark.backends import FileBackend, create_backend
-    from benchmark.backends.artifact_cache import ArtifactCache, CacheKey
+    from benchmark.backends.artifact_cache import ArtifactCache, CacheKey, weights_digest
 
     backend = create_backend(cfg.backend)
     if not (cfg.artifact_cache and isinstance(backend, FileBackend)):
         return backend.build(ctx)
     calibration = f"{cfg.dataset or cfg.model.dataset} train split, seed {cfg.seed}"
-    key = CacheKey.of(ctx, weights, cfg.backend, calibration)
+    key = CacheKey.of(
+        ctx, weights_digest(ctx.model), cfg.backend, calibration
+    )  # the FP32 model, before any cast
     return ArtifactCache(Path(cfg.cache_dir) / "artifacts").build(backend, ctx, key)
 
 

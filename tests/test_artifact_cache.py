@@ -15,8 +15,8 @@ from tests.test_config import compose_cell
 
 
 def tiny_model(seed=0):
-    torch.manual_seed(seed)
-    return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4)).eval()
+    torch.manual_seed(seed)  # BatchNorm: a 0-dim buffer (num_batches_tracked) in the state dict
+    return nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 4)).eval()
 
 
 def context(model, workdir, precision="fp32", batch=2):

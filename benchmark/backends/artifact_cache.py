@@ -37,9 +37,9 @@ def weights_digest(module: nn.Module) -> str:
     """SHA-256 of the module's class and state dict (names, dtypes, shapes, bytes)."""
     digest = hashlib.sha256(f"{type(module).__module__}.{type(module).__qualname__}".encode())
     for name, tensor in module.state_dict().items():
-        tensor = tensor.detach().cpu().contiguous()
         digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
-        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        flat = tensor.detach().cpu().contiguous().reshape(-1)  # 0-dim buffers (BatchNorm's counter) too
+        digest.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
     return digest.hexdigest()
 
 
