@@ -24,6 +24,15 @@ case $stage in
   digits_rest) args=(-m model=lstm,cnn backend=eager,torchscript,compile_cudagraphs precision=fp32,fp16 batch_size=1,64) ;;
   vision_more) args=(-m model=resnet,mobilenet "${random_synthetic[@]}" backend=eager,compile,aoti,torchao,tensorrt
                      precision=fp32,bf16,fp16,fp8 batch_size=64) ;;
+  cache_a|cache_b) args=(-m model=resnet "${random_synthetic[@]}" backend=torchscript,onnxruntime,aoti precision=fp16 batch_size=1) ;;
+  fill) args=(-m model=resnet,mobilenet "${random_synthetic[@]}" backend=eager,compile_cudagraphs,onnxruntime,aoti,torchao
+              precision=fp16,int8 batch_size=16,32) ;;
+  bert_fill) args=(-m model=bert "${random_synthetic[@]}" model.max_length=256 backend=eager,compile_cudagraphs,onnxruntime
+                   precision=fp16 batch_size=16,32) ;;
+  text) args=(-m model=t5,gptneo model.pretrained=false dataset=synthetic backend=eager,compile_cudagraphs,onnxruntime
+              precision=fp32,bf16 batch_size=1,16) ;;
+  gptneo) args=(-m model=gptneo model.pretrained=false dataset=synthetic backend=eager,compile_cudagraphs
+                precision=bf16,fp32 batch_size=16) ;;
   *) echo "unknown stage $stage"; exit 2 ;;
 esac
 timeout "$budget" python3 -m benchmark "${args[@]}" "${common[@]}" 2>&1 | grep -vE "Warning|warn\(|^\s*$" | tee "$OUT/log_$stage.txt" | grep -E "^\[ *(ok|skipped|error|oom|crashed|timeout)\]"

@@ -59,7 +59,7 @@ def random_config(model_cfg: DictConfig, **overrides):
     import transformers
 
     if "config_class" in model_cfg.options:
-        dims = OmegaConf.to_container(model_cfg.options.get("config", {}))  # plain lists for HF
+        dims = OmegaConf.to_container(model_cfg.options.config) if "config" in model_cfg.options else {}
         return getattr(transformers, model_cfg.options.config_class)(**dims, **overrides)
     return from_local(transformers.AutoConfig, model_cfg, "the config", **overrides)
 
