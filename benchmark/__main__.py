@@ -20,16 +20,30 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
 def main(cfg: DictConfig) -> None:
     from benchmark.job import run_cell, sweep_id_of
-    from benchmark.summary import print_cell_line, print_cell_table
+    from benchmark.resume import earlier_sweep
+    from benchmark.summary import print_cell_line, print_cell_table, print_resumed_line
     from benchmark.tracking import default_tracking_uri, log_cell_safely
 
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     job_dir = Path(hydra_cfg.runtime.output_dir)
     launch_dir = Path(hydra_cfg.runtime.cwd)
-    record = run_cell(cfg, job_dir, sweep_id_of(job_dir, multirun))
+    sweep_id, done = sweep_id_of(job_dir, multirun), {}
+    if cfg.resume and multirun:
+        earlier = earlier_sweep(job_dir.parent)
+        if earlier:
+            sweep_id, done = earlier.sweep_id, earlier.records
+    record = run_cell(cfg, job_dir, sweep_id, done)
     uri = cfg.tracking_uri or default_tracking_uri(launch_dir)
-    log_cell_safely(record, job_dir / "record.json", uri, cfg.experiment)
+    sweep_dir = job_dir.parent if multirun else job_dir
+    if record.job_dir != str(
+        job_dir
+    ):  # recorded by the earlier run, which may have stopped before logging it
+        earlier_file = Path(record.job_dir) / "record.json"
+        log_cell_safely(record, earlier_file, uri, cfg.experiment, sweep_dir, unless_logged=True)
+        print_resumed_line(record)
+        return
+    log_cell_safely(record, job_dir / "record.json", uri, cfg.experiment, sweep_dir)
     if multirun:
         print_cell_line(record)
     else:

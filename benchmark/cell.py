@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from benchmark.config import DEVICES
 
-FAULTS = ("abort", "segfault", "raise", "hang", "oom")
+FAULTS = ("abort", "segfault", "raise", "hang", "oom", "host_oom")
 
 
 class BadInput(ValueError):
@@ -56,8 +56,9 @@ def check_input(cfg: DictConfig) -> None:
         raise BadInput(f"eval_samples={cfg.eval_samples} must be >= 1, or null for the whole eval split")
     if cfg.threads is not None and cfg.threads < 1:
         raise BadInput(f"threads={cfg.threads} must be >= 1, or null for one per core")
-    if cfg.cell_timeout_s <= 0:
-        raise BadInput(f"cell_timeout_s={cfg.cell_timeout_s} must be > 0")
+    for phase, limit in cfg.timeout_s.items():
+        if limit <= 0:
+            raise BadInput(f"timeout_s.{phase}={limit} must be > 0 seconds")
     if cfg.fault is not None:
         if cfg.fault not in FAULTS:
             raise BadInput(f"fault={cfg.fault} is not one of {', '.join(FAULTS)}")

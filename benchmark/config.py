@@ -57,6 +57,17 @@ class TimingConfig:
 
 
 @dataclass
+class PhaseTimeouts:
+    """Seconds each phase of a cell may take before its worker is killed (status `timeout`)."""
+
+    load: float = 600.0  # imports, data, weights
+    reference: float = 900.0  # the FP32 eager pass over the eval inputs
+    build: float = 1800.0  # export, quantization, compilation (max-autotune takes minutes)
+    eval: float = 900.0  # scoring the artifact on the eval inputs
+    timing: float = 600.0  # warm-up and timed loop (timing.max_s bounds the loop itself)
+
+
+@dataclass
 class BenchmarkConfig:
     model: ModelConfig = MISSING
     backend: BackendConfig = MISSING
@@ -70,7 +81,8 @@ class BenchmarkConfig:
     threads: Optional[int] = None
     tf32: bool = False
     timing: TimingConfig = field(default_factory=TimingConfig)
-    cell_timeout_s: float = 900.0
+    timeout_s: PhaseTimeouts = field(default_factory=PhaseTimeouts)
+    resume: bool = False  # a sweep re-run skips the cells its earlier run already recorded
     cache_dir: str = "outputs/cache"
     artifact_cache: bool = (
         True  # keep built artifacts (ONNX, AOTI packages, engines) under cache_dir/artifacts

@@ -9,8 +9,21 @@ import signal
 import time
 
 
+def exhaust_host_memory() -> None:
+    """The worker's address space capped (setrlimit) a little above what it uses, then a large
+    allocation: the same failure as a host out of memory, without endangering the machine."""
+    import resource
+
+    import psutil
+    import torch
+
+    used = psutil.Process().memory_info().vms
+    resource.setrlimit(resource.RLIMIT_AS, (used + 256 * 2**20, resource.RLIM_INFINITY))
+    torch.ones(2**31, dtype=torch.float32)  # 8 GiB
+
+
 def inject(fault: str | None) -> None:
-    """Called once, as the run phase starts."""
+    """Called once, as the eval phase starts (the artifact is built)."""
     if fault is None:
         return
     if fault == "abort":
@@ -23,6 +36,8 @@ def inject(fault: str | None) -> None:
     if fault == "hang":
         while True:
             time.sleep(1)
+    if fault == "host_oom":
+        exhaust_host_memory()
     if fault == "oom":
         import torch
 

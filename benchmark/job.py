@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -23,7 +24,11 @@ def sweep_id_of(job_dir: Path, multirun: bool) -> str:
     return job_dir.parent.name if multirun else job_dir.name
 
 
-def run_cell(cfg: DictConfig, job_dir: Path, sweep_id: str) -> CellRecord:
+def run_cell(
+    cfg: DictConfig, job_dir: Path, sweep_id: str, done: dict[str, Path] | None = None
+) -> CellRecord:
+    """The cell's record: measured now, or the earlier one from `done` (cell id -> record.json)
+    when resuming a sweep that already recorded this cell."""
     started = time.perf_counter()
     record = CellRecord(
         sweep_id=sweep_id,
@@ -49,6 +54,8 @@ def run_cell(cfg: DictConfig, job_dir: Path, sweep_id: str) -> CellRecord:
         resolved[key] = str(Path(resolved[key]).resolve())
     record.config = resolved
     record.cell_id = cell_id_of(resolved, __version__)
+    if done and record.cell_id in done:
+        return CellRecord.load(done[record.cell_id])
     if record.status == "ok":
         measure_in_child(OmegaConf.create(resolved), job_dir, record)
     record.wall_s = time.perf_counter() - started
@@ -83,35 +90,53 @@ def measure_in_child(cfg: DictConfig, job_dir: Path, record: CellRecord) -> None
             start_new_session=True,  # its own process group: a timeout kills compile workers too
         )
         with PhasePeakSampler(child.pid, job_dir / "phase", probes) as sampler:
-            timed_out = wait_or_kill(child, cfg.cell_timeout_s)
-    read_outcome(job_dir, record, child.returncode, timed_out, cfg.cell_timeout_s)
+            overdue = wait_or_kill(child, sampler.current_phase, OmegaConf.to_container(cfg.timeout_s))
+    read_outcome(job_dir, record, child.returncode, overdue)
     add_memory_peaks(record, sampler)
 
 
-def wait_or_kill(child: subprocess.Popen, timeout_s: float) -> bool:
+@dataclass
+class Overdue:
+    phase: str
+    limit_s: float
+
+
+def wait_or_kill(child: subprocess.Popen, current_phase, limits: dict[str, float]) -> Overdue | None:
+    """Wait for the worker; kill its process group when its current phase outlives its limit
+    (the time before the first phase counts as `load`). Returns what was overdue, if anything."""
+    phase, since = None, time.monotonic()
     try:
-        child.wait(timeout=timeout_s)
-        return False
-    except subprocess.TimeoutExpired:
-        os.killpg(child.pid, signal.SIGKILL)
-        child.wait()
-        return True
+        while True:
+            try:
+                child.wait(timeout=0.2)
+                return None
+            except subprocess.TimeoutExpired:
+                pass
+            now_phase = current_phase()
+            if now_phase != phase:
+                phase, since = now_phase, time.monotonic()
+            limit = limits.get(phase, limits["load"])
+            if time.monotonic() - since > limit:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+                return Overdue("load" if phase not in limits else phase, limit)
     except KeyboardInterrupt:
         os.killpg(child.pid, signal.SIGKILL)  # Ctrl-C: end the cell's child, keep finished records
         child.wait()
         raise
 
 
-def read_outcome(
-    job_dir: Path, record: CellRecord, returncode: int, timed_out: bool, timeout_s: float
-) -> None:
+def read_outcome(job_dir: Path, record: CellRecord, returncode: int, overdue: Overdue | None) -> None:
     import json
 
     from benchmark.measure.quality import classification_scores
 
     result_file = job_dir / "result.json"
-    if timed_out:
-        record.status, record.message = "timeout", f"worker still running after cell_timeout_s={timeout_s:g}"
+    if overdue:
+        record.status = "timeout"
+        record.message = (
+            f"{overdue.phase} phase still running after timeout_s.{overdue.phase}={overdue.limit_s:g}"
+        )
     elif result_file.is_file():
         result = json.loads(result_file.read_text())
         record.status = result["status"]
@@ -140,12 +165,13 @@ def read_outcome(
 
 
 def add_memory_peaks(record: CellRecord, sampler: PhasePeakSampler) -> None:
-    """Headline peaks: the `run` phase (timed artifact only), not the FP32 reference before it."""
+    """Headline peaks: the artifact scored and timed (eval and timing phases), not the FP32
+    reference pass or the build before them."""
     if record.status != "ok":
         return
     peaks = {
-        "peak_rss_mb": sampler.peak("rss", "run"),
-        "peak_vram_mb": sampler.peak("vram", "run"),
+        "peak_rss_mb": sampler.peak("rss", "eval", "timing"),
+        "peak_vram_mb": sampler.peak("vram", "eval", "timing"),
         "peak_vram_build_mb": sampler.peak("vram", "build"),
     }
     record.metrics.update({k: v for k, v in peaks.items() if v is not None})

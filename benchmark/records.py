@@ -45,7 +45,15 @@ class CellRecord:
 
 
 # Keys that change where things go or how long to wait, not what is measured.
-NOT_IN_CELL_ID = ("tracking_uri", "experiment", "cache_dir", "artifact_cache", "data_dir", "cell_timeout_s")
+NOT_IN_CELL_ID = (
+    "tracking_uri",
+    "experiment",
+    "cache_dir",
+    "artifact_cache",
+    "data_dir",
+    "timeout_s",
+    "resume",
+)
 
 
 def cell_id_of(resolved_config: dict[str, Any], code_version: str) -> str:

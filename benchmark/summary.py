@@ -41,6 +41,10 @@ def print_cell_table(record: CellRecord) -> None:
     print(f"record: {record.job_dir}/record.json")
 
 
+def print_resumed_line(record: CellRecord) -> None:
+    print(f"[   done] {record.name:<40} {outcome(record)}, recorded before in {record.job_dir}", flush=True)
+
+
 def print_cell_line(record: CellRecord) -> None:
     m = record.metrics
     if record.status == "ok":

@@ -3,12 +3,20 @@ tags and JSON record. mlflow is imported lazily (1-3 s) and only in the parent p
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 from benchmark.records import CellRecord
+
+# A store that is down should fail a cell's logging in seconds, not after MLflow's default
+# minutes of retries; the record is on disk either way.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 
 SWEEP_KIND, CELL_KIND = "sweep", "cell"
 
@@ -50,6 +58,14 @@ class Tracker:
         )
         return run.info.run_id
 
+    def has_cell(self, sweep_id: str, cell_id: str) -> bool:
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.kind = '{CELL_KIND}' and tags.sweep_id = '{sweep_id}' and tags.cell_id = '{cell_id}'",
+            max_results=1,
+        )
+        return bool(runs)
+
     def log_cell(self, record: CellRecord, record_file: Path) -> str:
         from mlflow.entities import Metric, Param, RunTag
 
@@ -88,13 +104,75 @@ class Tracker:
         return run_id
 
 
-def log_cell_safely(record: CellRecord, record_file: Path, tracking_uri: str, experiment: str) -> str | None:
-    """A tracking failure never loses the cell: its JSON record is already on disk."""
+TRACKING_FAILED = ".tracking_failed"  # in the sweep dir: MLflow failed once, the sweep stopped trying
+ATTEMPTS = 5  # sqlite shared by sweeps running side by side answers "database is locked" at times
+
+
+@contextlib.contextmanager
+def store_lock(tracking_uri: str):
+    """Sweeps running side by side take turns writing a sqlite store: MLflow creates its tables
+    on first use, and two processes doing so at once break the schema migration."""
+    if not tracking_uri.startswith("sqlite:///"):
+        yield
+        return
+    lock_file = Path(tracking_uri.removeprefix("sqlite:///") + ".lock")
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def log_with_retries(
+    record: CellRecord, record_file: Path, tracking_uri: str, experiment: str, unless_logged: bool = False
+) -> str | None:
+    """Log the cell (with `unless_logged`, only if the store has no run of it yet)."""
+    for attempt in range(ATTEMPTS):
+        try:
+            with store_lock(tracking_uri):
+                tracker = Tracker(tracking_uri, experiment)
+                if unless_logged and tracker.has_cell(record.sweep_id, record.cell_id):
+                    return None
+                return tracker.log_cell(record, record_file)
+        except Exception as exc:
+            if attempt == ATTEMPTS - 1 or not is_transient(exc):
+                raise
+            time.sleep(0.5 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def is_transient(exc: Exception) -> bool:
+    """A store that is busy (sqlite locked by another writer, an experiment created by another
+    sweep a moment ago), as opposed to one that is down or unwritable."""
+    text = str(exc).lower()
+    return "database is locked" in text or "already exists" in text or "unique constraint" in text
+
+
+def log_cell_safely(
+    record: CellRecord,
+    record_file: Path,
+    tracking_uri: str,
+    experiment: str,
+    sweep_dir: Path,
+    unless_logged: bool = False,
+) -> str | None:
+    """A tracking failure never loses the cell: its JSON record is already on disk. The first
+    failure of a sweep warns once and the sweep stops trying (a store that is down would cost
+    its timeout per cell); `python -m benchmark.sync` uploads the records later."""
+    marker = sweep_dir / TRACKING_FAILED
+    if marker.exists():
+        return None
     try:
-        return Tracker(tracking_uri, experiment).log_cell(record, record_file)
+        return log_with_retries(record, record_file, tracking_uri, experiment, unless_logged)
     except Exception as exc:
+        reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"
+        marker.write_text(reason + "\n")
         warnings.warn(
-            f"MLflow logging failed ({type(exc).__name__}: {exc}); the record stays in {record_file}",
+            f"MLflow store {tracking_uri} cannot be written ({reason}); this sweep keeps its records "
+            f"as JSON only (record.json in each job dir). Upload them later with: "
+            f"python -m benchmark.sync {sweep_dir} --tracking-uri {tracking_uri}",
             stacklevel=2,
         )
         return None

@@ -2,7 +2,7 @@
 
 It reads <job_dir>/cell.yaml (the resolved config, device already decided by the parent),
 and writes <job_dir>/result.json. Phases are announced in <job_dir>/phase for the parent's
-memory sampler: load -> reference -> build -> run."""
+memory sampler and its per-phase timeouts: load -> reference -> build -> eval -> timing."""
 
 from __future__ import annotations
 
@@ -153,7 +153,7 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
     p = prepare(cfg, job_dir / "artifact", on_phase=lambda phase: set_phase(job_dir, phase))
     artifact, sync, metrics, device = p.artifact, p.sync, p.metrics, p.device
 
-    set_phase(job_dir, "run")
+    set_phase(job_dir, "eval")
     inject(cfg.fault)
     with torch.inference_mode():
         timing_inputs = p.inputs(p.eval_batches[0])
@@ -166,6 +166,8 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
         for batch, reference in zip(p.eval_batches, p.references, strict=True):
             quality.update(artifact.run(*p.inputs(batch)), reference, batch)
         metrics.update(quality.compute())
+
+        set_phase(job_dir, "timing")
 
         def step() -> None:
             artifact.run(*timing_inputs)
@@ -203,6 +205,8 @@ def classify_failure(exc: BaseException) -> str:
     if isinstance(exc, UnsupportedCell):
         return "skipped"
     if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+        return "oom"
+    if isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc):  # torch's host allocator
         return "oom"
     return "error"
 

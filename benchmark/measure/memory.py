@@ -73,14 +73,14 @@ class PhasePeakSampler:
         self._stop.set()
         self._thread.join()
 
-    def _phase(self) -> str:
+    def current_phase(self) -> str:
         try:
             return self.phase_file.read_text().strip() or "start"
         except OSError:
             return "start"
 
     def sample(self) -> None:
-        phase = self._phase()
+        phase = self.current_phase()
         for name, probe in self.probes.items():
             value = probe(self.pid)
             if value is not None:
@@ -91,8 +91,10 @@ class PhasePeakSampler:
         while not self._stop.wait(self.interval_s):
             self.sample()
 
-    def peak(self, name: str, phase: str) -> float | None:
-        return self.peaks.get(phase, {}).get(name)
+    def peak(self, name: str, *phases: str) -> float | None:
+        """The highest sample of `name` over the given phases (None if never sampled there)."""
+        values = [self.peaks[p][name] for p in phases if name in self.peaks.get(p, {})]
+        return max(values) if values else None
 
 
 def host_peak_rss_mb() -> float:

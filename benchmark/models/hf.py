@@ -39,9 +39,26 @@ def from_local(loader, model_cfg: DictConfig, what: str, **kwargs):
             raise MissingAsset(
                 f"{what} of {model_cfg.arch} not in the local Hugging Face cache: {FETCH}"
             ) from None
-        raise BadDataFile(
-            f"{what} of {model_cfg.arch} cannot be read ({exc}); delete it from the cache and {FETCH}"
-        ) from None
+        raise BadDataFile(unreadable(model_cfg.arch, what, exc)) from None
+    except Exception as exc:  # a truncated file fails inside its parser (safetensors, tokenizers, json)
+        raise BadDataFile(unreadable(model_cfg.arch, what, exc)) from None
+
+
+def checkpoint_folder(arch: str) -> str:
+    """Where the checkpoint's files are: the folder itself, or its Hugging Face cache entry."""
+    if Path(arch).is_dir():
+        return arch
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    return str(Path(HF_HUB_CACHE) / f"models--{arch.replace('/', '--')}")
+
+
+def unreadable(arch: str, what: str, exc: Exception) -> str:
+    detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    return (
+        f"{what} of {arch} cannot be read ({type(exc).__name__}: {detail}); a file in "
+        f"{checkpoint_folder(arch)} is truncated or corrupt: delete that folder and {FETCH}"
+    )
 
 
 def load_tokenizer(model_cfg: DictConfig):

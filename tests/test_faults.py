@@ -1,0 +1,117 @@
+"""Sweeps that survive faults: each fault kind ends its cell with the right status while the
+sweep goes on; a stopped MLflow store loses nothing (benchmark.sync uploads later); Ctrl-C
+keeps finished records and resume=true runs only the rest; sweeps share a sqlite store."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from benchmark.report import load_runs
+from benchmark.sync import sync
+from benchmark.tracking import default_tracking_uri
+from tests.conftest import FAST_TIMING, ROOT, run_benchmark
+
+FAULTS_ALLOWED = {"BENCHMARK_ALLOW_FAULTS": "1"}
+STOPPED_STORE = "http://127.0.0.1:9"  # nothing listens there: every MLflow call fails at once
+CELL = ("model=fcn", "backend=eager", "device=cpu", "eval_samples=50", *FAST_TIMING)
+
+
+def records(cwd):
+    return {
+        path.parent.name: json.loads(path.read_text())
+        for path in cwd.glob("outputs/multirun/*/*/record.json")
+    }
+
+
+@pytest.fixture(scope="module")
+def faulty_sweep(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("faults")
+    done = run_benchmark(
+        cwd, "-m", *CELL, "fault=null,raise,abort,segfault,hang,oom,host_oom", "batch_size=1,0",
+        "timeout_s.eval=5", f"tracking_uri={STOPPED_STORE}", env=FAULTS_ALLOWED,
+    )  # fmt: skip
+    return cwd, done
+
+
+def test_each_fault_ends_its_cell_with_its_status(faulty_sweep):
+    cwd, done = faulty_sweep
+    assert done.returncode == 0, done.stderr[-3000:]
+    ended = {
+        (r["config"]["fault"], r["batch_size"]): (r["status"], r["error_type"], r["message"])
+        for r in records(cwd).values()
+    }
+    assert len(ended) == 14
+    assert ended[(None, 1)][0] == "ok"
+    assert ended[("raise", 1)][:2] == ("error", "RuntimeError")
+    assert ended[("abort", 1)][:2] == ("crashed", "SIGABRT")
+    assert ended[("segfault", 1)][:2] == ("crashed", "SIGSEGV")
+    assert ended[("hang", 1)][0] == "timeout" and "eval phase" in ended[("hang", 1)][2]
+    assert ended[("oom", 1)][:2] == ("oom", "OutOfMemoryError")
+    assert ended[("host_oom", 1)][0] == "oom"
+    for fault in (
+        None,
+        "raise",
+        "abort",
+        "segfault",
+        "hang",
+        "oom",
+        "host_oom",
+    ):  # bad input: before any work
+        status, error_type, message = ended[(fault, 0)]
+        assert (status, error_type) == ("skipped", "BadInput") and "batch_size=0" in message
+
+
+def test_stopped_store_warns_once_and_sync_uploads_every_record(faulty_sweep):
+    cwd, done = faulty_sweep
+    assert done.stderr.count("cannot be written") == 1
+    assert done.stdout.count("[") >= 14  # every cell still printed its line
+    store = default_tracking_uri(cwd)
+    assert sync([cwd / "outputs"], store, "benchmark") == (14, 0)
+    assert sync([cwd / "outputs"], store, "benchmark") == (0, 14)  # idempotent
+    runs = load_runs(store, "benchmark")
+    assert len(runs) == 14 and set(runs["status"]) == {"ok", "error", "crashed", "timeout", "oom", "skipped"}
+
+
+def test_interrupted_sweep_resumes_only_the_missing_cells(tmp_path):
+    sweep = ("-m", *CELL, "batch_size=1,2,3,4")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    first = subprocess.Popen([sys.executable, "-m", "benchmark", *sweep], cwd=tmp_path, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 600
+    while not records(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(1.0)  # the next cell's worker is running now
+    os.killpg(first.pid, signal.SIGINT)  # Ctrl-C
+    first.communicate(timeout=120)
+    finished = records(tmp_path)
+    assert 1 <= len(finished) < 4
+    assert not list(tmp_path.glob("outputs/multirun/*/*/result.json.tmp"))
+
+    resumed = run_benchmark(tmp_path, *sweep, "resume=true")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert resumed.stdout.count("[   done]") == len(finished)
+    after = records(tmp_path)
+    assert len(after) == 4 and {r["status"] for r in after.values()} == {"ok"}
+    assert len({r["sweep_id"] for r in after.values()}) == 1  # the resumed cells join the first sweep
+    assert set(load_runs(default_tracking_uri(tmp_path), "benchmark")["batch_size"]) == {1, 2, 3, 4}
+
+
+def test_two_sweeps_share_one_sqlite_store(tmp_path):
+    store = f"tracking_uri={default_tracking_uri(tmp_path)}"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    sweeps = [
+        subprocess.Popen([sys.executable, "-m", "benchmark", "-m", *CELL, f"batch_size={sizes}", store,
+                          f"hydra.sweep.dir={tmp_path}/sweep{i}"],
+                         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for i, sizes in enumerate(("1,2", "3,4"))
+    ]  # fmt: skip
+    for sweep in sweeps:
+        _, stderr = sweep.communicate(timeout=900)
+        assert sweep.returncode == 0 and "cannot be written" not in stderr, stderr[-3000:]
+    runs = load_runs(default_tracking_uri(tmp_path), "benchmark", all_sweeps=True)
+    assert sorted(runs["batch_size"]) == [1, 2, 3, 4]
