@@ -31,6 +31,19 @@ def visible_gpus() -> int:
         return 0
 
 
+@lru_cache(maxsize=1)
+def gpu_capability() -> float | None:
+    """Compute capability of the first visible GPU (e.g. 9.0), from NVML, without torch."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(pynvml.nvmlDeviceGetHandleByIndex(0))
+        return major + minor / 10
+    except Exception:
+        return None
+
+
 def resolve_device(requested: str) -> str:
     if requested not in DEVICES:
         raise BadInput(f"device={requested!r} is not one of {', '.join(DEVICES)}")
@@ -78,4 +91,7 @@ def unsupported_reason(cfg: DictConfig, device: str) -> str | None:
     if precision not in backend.precisions[device]:
         allowed = ", ".join(backend.precisions[device])
         return f"{backend.name} on {device} runs {allowed}, not {precision}"
+    needed, capability = cfg.precision.min_compute_capability, gpu_capability() if device == "cuda" else None
+    if needed and capability is not None and capability < needed:
+        return f"{precision} needs a GPU of compute capability {needed} or newer; this one is {capability}"
     return None

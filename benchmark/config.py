@@ -45,6 +45,7 @@ class PrecisionConfig:
     name: str = MISSING
     dtype: str = "float32"  # dtype of weights and floating inputs
     quantized: bool = False
+    min_compute_capability: Optional[float] = None  # CUDA: the oldest GPU generation that has it
 
 
 @dataclass

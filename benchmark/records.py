@@ -65,7 +65,7 @@ def cell_id_of(resolved_config: dict[str, Any], code_version: str) -> str:
 def status_label(status: str, error_type: str = "", message: str = "") -> str:
     """What a report shows in place of a number, in the study's words."""
     if status == "skipped":
-        return f"unsupported: {message}"
+        return message if error_type == "BadInput" else f"unsupported: {message}"
     if status == "oom":
         return "OutOfMemory"
     if status == "crashed":

@@ -35,3 +35,16 @@ def test_cuda_without_gpu_is_refused_with_the_fix():
     with pytest.raises(BadInput, match="use device=cpu"):
         resolve_device("cuda")
     assert resolve_device("auto") == "cpu"
+
+
+def test_fp8_on_a_gpu_older_than_ada_is_refused_before_any_work(monkeypatch):
+    import benchmark.cell as cell
+
+    monkeypatch.setattr(cell, "gpu_capability", lambda: 8.0)  # an A100
+    cfg = compose_cell("backend=torchao", "precision=fp8")
+    assert (
+        unsupported_reason(cfg, "cuda")
+        == "fp8 needs a GPU of compute capability 8.9 or newer; this one is 8.0"
+    )
+    monkeypatch.setattr(cell, "gpu_capability", lambda: 9.0)  # an H100
+    assert unsupported_reason(cfg, "cuda") is None

@@ -161,3 +161,16 @@ def test_imagenet_mini_missing_class_folder_is_refused(tmp_path):
     make_imagenet(tmp_path, classes=3)
     with pytest.raises(BadDataFile, match="holds 3 class folders, not 1000"):
         load_dataset("imagenet_mini", tmp_path, model_cfg=compose_cell("model=cnn").model)
+
+
+def test_truncated_checkpoint_names_its_folder(tiny_bert, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken-bert"
+    shutil.copytree(tiny_bert, broken)
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    write_imdb_acl(tmp_path)
+    cfg = bert_cfg(broken)
+    with pytest.raises(BadDataFile, match=rf"the weights of {broken} cannot be read .*{broken}.*make data"):
+        load_model(cfg, load_dataset("imdb", tmp_path, model_cfg=cfg), tmp_path)

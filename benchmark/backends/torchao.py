@@ -44,10 +44,6 @@ class TorchAoBackend(Backend):
             raise UnsupportedCell("torchao is not installed (pip install '.[gpu]')") from None
         if ctx.device.type != "cuda":
             raise UnsupportedCell("the torchao rows here are CUDA rows")
-        if ctx.precision.name == "fp8" and torch.cuda.get_device_capability(ctx.device) < (8, 9):
-            raise UnsupportedCell(
-                f"fp8 needs sm_89 or newer; this GPU is sm_{''.join(map(str, torch.cuda.get_device_capability(ctx.device)))}"
-            )
         module = ctx.model.to(torch.bfloat16)
         config = quant_config(ctx.precision.name)
         quantize_(module, config, filter_fn=quantizable)
