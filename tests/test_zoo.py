@@ -174,3 +174,13 @@ def test_truncated_checkpoint_names_its_folder(tiny_bert, tmp_path):
     cfg = bert_cfg(broken)
     with pytest.raises(BadDataFile, match=rf"the weights of {broken} cannot be read .*{broken}.*make data"):
         load_model(cfg, load_dataset("imdb", tmp_path, model_cfg=cfg), tmp_path)
+
+
+def test_make_data_fetches_every_checkpoint_the_zoo_names():
+    from benchmark.data.fetch import zoo_checkpoints
+
+    assert set(zoo_checkpoints()) == {
+        "textattack/bert-base-uncased-imdb",
+        "google-t5/t5-small",
+        "EleutherAI/gpt-neo-125M",
+    }

@@ -2,7 +2,8 @@
 
 - IMDB: the original aclImdb archive -> data/imdb/aclImdb
 - torchvision weights of resnet/mobilenet -> the torch hub cache (TORCH_HOME)
-- Hugging Face checkpoints (bert) -> the Hugging Face cache (HF_HOME)
+- Hugging Face checkpoints of the zoo (bert, t5, gptneo: every conf/model YAML of a Hugging
+  Face family that names its checkpoint) -> the Hugging Face cache (HF_HOME)
 - ImageNet-mini: Kaggle's 'ifigotin/imagenetmini-1000' through the kaggle CLI when it and its
   credentials are present; otherwise how to get it by hand.
 After this, sweeps run with the hubs' offline switches set and never download."""
@@ -19,7 +20,9 @@ from pathlib import Path
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 TORCHVISION = {"resnet18": "IMAGENET1K_V1", "mobilenet_v3_large": "IMAGENET1K_V1"}
-HF_CHECKPOINTS = ("textattack/bert-base-uncased-imdb",)
+HF_FAMILIES = ("hf", "t5", "causal_lm")
+# PyTorch weights, configs and tokenizers only: not the TensorFlow, Flax, Rust or ONNX copies.
+HF_SKIP = ["*.h5", "*.msgpack", "*.ot", "*.onnx", "onnx/*", "*.tflite", "*.gguf"]
 KAGGLE_DATASET = "ifigotin/imagenetmini-1000"
 
 
@@ -45,11 +48,25 @@ def fetch_torchvision() -> None:
         print(f"torchvision: {arch} {weights} cached")
 
 
+def zoo_checkpoints() -> list[str]:
+    """The checkpoints the zoo's YAMLs name (the generic `hf` YAML names none until overridden)."""
+    from omegaconf import OmegaConf
+
+    from benchmark.config import conf_dir
+
+    checkpoints = []
+    for path in sorted((conf_dir() / "model").glob("*.yaml")):
+        model = OmegaConf.load(path)
+        if model.get("family") in HF_FAMILIES and "${" not in str(model._get_node("arch")._value()):
+            checkpoints.append(model.arch)
+    return checkpoints
+
+
 def fetch_hf() -> None:
     from huggingface_hub import snapshot_download
 
-    for repo in HF_CHECKPOINTS:
-        print(f"Hugging Face: {repo} cached in {snapshot_download(repo)}")
+    for repo in zoo_checkpoints():
+        print(f"Hugging Face: {repo} cached in {snapshot_download(repo, ignore_patterns=HF_SKIP)}")
 
 
 def fetch_imagenet_mini(data_dir: Path) -> None:
