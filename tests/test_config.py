@@ -7,6 +7,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
 from benchmark.config import conf_dir, register_configs
+from benchmark.models import known_families
 from tests.conftest import ROOT
 
 register_configs()
@@ -31,7 +32,7 @@ def test_groups_hold_the_foundation_options():
 def test_every_cell_composes(model, backend, precision):
     cfg = compose_cell(f"model={model}", f"backend={backend}", f"precision={precision}", "batch_size=16")
     assert (cfg.backend.name, cfg.precision.name, cfg.batch_size) == (backend, precision, 16)
-    assert cfg.model.name and cfg.model.family in ("custom", "torchvision", "hf") and cfg.model.arch
+    assert cfg.model.name and cfg.model.family in known_families() and cfg.model.arch
     assert cfg.backend._target_.startswith("benchmark.backends.")
 
 

@@ -19,7 +19,6 @@ import os
 import shutil
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +26,9 @@ import torch
 from torch import nn
 
 from benchmark.backends import Artifact, BuildContext, FileBackend, UnsupportedCell
+from benchmark.measure.environment import library_versions
 
 MANIFEST = "manifest.json"
-LIBRARIES = ("torch", "onnx", "onnxruntime", "onnxruntime-gpu", "onnxscript", "torch-tensorrt",
-             "tensorrt", "torchao", "nvidia-modelopt", "transformers", "torchvision")  # fmt: skip
 
 
 def weights_digest(module: nn.Module) -> str:
@@ -41,16 +39,6 @@ def weights_digest(module: nn.Module) -> str:
         flat = tensor.detach().cpu().contiguous().reshape(-1)  # 0-dim buffers (BatchNorm's counter) too
         digest.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
     return digest.hexdigest()
-
-
-def library_versions() -> dict[str, str]:
-    versions = {}
-    for name in LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
 
 
 def file_sha256(path: Path) -> str:

@@ -18,6 +18,9 @@ LIBRARIES = (
     "transformers",
     "torchao",
     "torch-tensorrt",
+    "tensorrt",
+    "nvidia-modelopt",
+    "onnxscript",
 )
 
 

@@ -57,9 +57,13 @@ def load_custom(model_cfg: DictConfig, splits: Splits, cache_dir: Path) -> Loade
     )
 
 
-def load_model(model_cfg: DictConfig, splits: Splits, cache_dir: Path) -> LoadedModel:
+def known_families() -> list[str]:
     from benchmark.models import causal_lm, hf, text_to_text, vision  # noqa: F401  (register their families)
 
-    if model_cfg.family not in FAMILIES:
+    return sorted(FAMILIES)
+
+
+def load_model(model_cfg: DictConfig, splits: Splits, cache_dir: Path) -> LoadedModel:
+    if model_cfg.family not in known_families():
         raise ValueError(f"unknown model family {model_cfg.family!r}; known: {', '.join(sorted(FAMILIES))}")
     return FAMILIES[model_cfg.family](model_cfg, splits, cache_dir)
