@@ -95,7 +95,8 @@ def load_records(folders: list[Path]) -> pd.DataFrame:
                 "precision": record.precision, "batch_size": record.batch_size, "status": record.status,
                 "error_type": record.error_type, "message": record.message, "sweep_id": record.sweep_id,
                 "cell_id": record.cell_id, "weights": record.facts.get("weights", ""),
-                "start_time": path.stat().st_mtime, **record.metrics,
+                "fact.dataset": record.facts.get("dataset", ""), "start_time": path.stat().st_mtime,
+                **{f"env.{k}": str(v) for k, v in record.environment.items()}, **record.metrics,
             }
         )  # fmt: skip
     if not rows:
@@ -141,30 +142,152 @@ def split_not_offered(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return runs[~rows.isin(dropped)], dropped
 
 
-def render_markdown(runs: pd.DataFrame) -> str:
-    lines = ["# Benchmark report", ""]
-    ids = sorted(runs["sweep_id"].unique())
-    sweeps = ", ".join(ids) if len(ids) <= 3 else f"{len(ids)} sweeps, {ids[0]} to {ids[-1]}"
-    lines += [f"Sweep(s): {sweeps}. Cells: {len(runs)} ({(runs['status'] == 'ok').sum()} measured).", ""]
+@dataclass
+class ModelSection:
+    """What the report says about one model, whatever the format it is written in."""
+
+    model: str
+    notes: list[str]
+    findings: list[str]
+    tables: list[tuple[str, pd.DataFrame]]
+    figures: dict[str, bytes]
+
+
+def model_sections(runs: pd.DataFrame, with_figures: bool = True) -> list[ModelSection]:
+    from benchmark.plots import model_figures
+
+    sections = []
     for model, model_runs in runs.groupby("model", sort=True):
-        lines += [f"## {model}", ""]
-        random = model_runs.get("weights", pd.Series(dtype=str)).eq("random").any()
-        if random:
-            lines += ["Random weights: F1 means nothing here (n/a); fidelity to FP32 still holds.", ""]
+        notes = []
+        if model_runs.get("weights", pd.Series(dtype=str)).eq("random").any():
+            notes.append("Random weights: F1 means nothing here (n/a); fidelity to FP32 still holds.")
         model_runs, not_offered = split_not_offered(model_runs)
         if not_offered:
-            lines += [
-                f"Not offered by the backend (declared in its YAML, no cell ran): {', '.join(not_offered)}.",
-                "",
-            ]
-        for table in (t for t in TABLES if t.applies(model_runs)):
-            lines += [
-                f"### {table.title}",
-                "",
-                tabulate(pivot(model_runs, table), headers="keys", tablefmt="github"),
-                "",
-            ]
+            notes.append(
+                f"Not offered by the backend (declared in its YAML, no cell ran): {', '.join(not_offered)}."
+            )
+        tables = [(t.title, pivot(model_runs, t)) for t in TABLES if t.applies(model_runs)]
+        figures = model_figures(model_runs, model) if with_figures else {}
+        sections.append(ModelSection(model, notes, findings(model_runs), tables, figures))
+    return sections
+
+
+def findings(model_runs: pd.DataFrame) -> list[str]:
+    """The study's conclusions, read from the data: fastest row per batch size, smallest memory,
+    largest quality loss against FP32, and the rows that failed with why."""
+    from benchmark.plots import baseline, measured, quality_loss
+
+    ok, lines = measured(model_runs), []
+    base = baseline(ok)["latency_ms_per_sample"] if not ok.empty else pd.Series(dtype=float)
+    for batch_size, cells in ok.groupby("batch_size"):
+        best = cells.loc[cells["latency_ms_per_sample"].idxmin()]
+        line = f"Fastest at batch {batch_size}: {best['row']} ({best['latency_ms_per_sample']:.4g} ms/sample"
+        reference = base.get((best["device"], batch_size))
+        lines.append(
+            line + (f", {reference / best['latency_ms_per_sample']:.1f}x eager FP32)" if reference else ")")
+        )
+    memory = "peak_vram_mb" if ok.get("peak_vram_mb", pd.Series(dtype=float)).notna().any() else "peak_rss_mb"
+    if memory in ok and ok[memory].notna().any():
+        least = ok.loc[ok[memory].idxmin()]
+        what = "VRAM" if memory == "peak_vram_mb" else "RAM"
+        lines.append(f"Smallest peak {what}: {least['row']} bs{least['batch_size']} ({least[memory]:.0f} MB)")
+    if not ok.empty:
+        loss, label = quality_loss(ok)
+        if loss.notna().any() and loss.max() <= 0:
+            lines.append(f"No {label.split(' [')[0]} in any measured row")
+        elif loss.notna().any():
+            worst = ok.loc[loss.idxmax()]
+            lines.append(
+                f"Largest {label.split(' [')[0]}: {worst['row']} bs{worst['batch_size']} ({loss.max():.2f})"
+            )
+    failed = model_runs[model_runs["status"].isin(["error", "oom", "crashed", "timeout"])]
+    for _, cell in failed.sort_values(["backend", "precision", "batch_size"]).iterrows():
+        label = status_label(cell["status"], cell.get("error_type") or "", cell.get("message") or "")
+        lines.append(
+            f"Failed: {cell['backend']} {cell['device']} {cell['precision']} bs{cell['batch_size']}: "
+            f"{label} ({str(cell.get('message') or '')[:160]})"
+        )
+    return lines
+
+
+ENVIRONMENT = (
+    ("GPU", "env.gpu"), ("driver", "env.driver"), ("CUDA", "env.cuda"), ("CPU", "env.cpu"),
+    ("torch threads", "env.torch_threads"), ("TF32 matmul", "env.tf32_matmul"), ("TF32 cuDNN", "env.tf32_cudnn"),
+    ("torch", "env.version_torch"), ("onnxruntime", "env.version_onnxruntime"),
+    ("onnxruntime-gpu", "env.version_onnxruntime-gpu"), ("torchao", "env.version_torchao"),
+    ("transformers", "env.version_transformers"), ("weights", "weights"), ("data", "fact.dataset"),
+)  # fmt: skip
+
+
+def environment_rows(runs: pd.DataFrame) -> list[tuple[str, str]]:
+    """Each setting with the values the report's cells ran under (several when they differ)."""
+    rows = []
+    for label, column in ENVIRONMENT:
+        if column in runs:
+            values = sorted({str(v) for v in runs[column].dropna() if str(v) not in ("", "nan", "None")})
+            if values:
+                rows.append((label, ", ".join(values)))
+    return rows
+
+
+def header(runs: pd.DataFrame) -> str:
+    ids = sorted(runs["sweep_id"].unique())
+    sweeps = ", ".join(ids) if len(ids) <= 3 else f"{len(ids)} sweeps, {ids[0]} to {ids[-1]}"
+    return f"Sweep(s): {sweeps}. Cells: {len(runs)} ({(runs['status'] == 'ok').sum()} measured)."
+
+
+def render_markdown(runs: pd.DataFrame, figures_dir: Path | None = None) -> str:
+    """Markdown; with `figures_dir`, the figures are written there as PNG and linked."""
+    lines = ["# Benchmark report", "", header(runs), ""]
+    environment = environment_rows(runs)
+    if environment:
+        lines += ["## Environment", "", tabulate(environment, headers=["", ""], tablefmt="github"), ""]
+    for section in model_sections(runs, with_figures=figures_dir is not None):
+        lines += [f"## {section.model}", ""]
+        lines += [note + "\n" for note in section.notes]
+        if section.findings:
+            lines += ["### Findings", "", *[f"- {f}" for f in section.findings], ""]
+        for title, grid in section.tables:
+            lines += [f"### {title}", "", tabulate(grid, headers="keys", tablefmt="github"), ""]
+        for index, (title, image) in enumerate(section.figures.items()):
+            name = f"{section.model}-{index}.png"
+            (figures_dir / name).write_bytes(image)
+            lines += [f"![{title}]({figures_dir.name}/{name})", ""]
     return "\n".join(lines)
+
+
+def render_html(runs: pd.DataFrame) -> str:
+    """One self-contained page: tables as HTML, figures embedded as base64 PNG."""
+    import base64
+    import html
+
+    def table(rows) -> str:
+        return rows.to_html(border=0, classes="grid", escape=True, na_rep="")
+
+    parts = [f"<h1>Benchmark report</h1><p>{html.escape(header(runs))}</p>"]
+    environment = environment_rows(runs)
+    if environment:
+        parts.append(
+            "<h2>Environment</h2>"
+            + table(pd.DataFrame(environment, columns=["setting", "value"]).set_index("setting"))
+        )
+    for section in model_sections(runs):
+        parts.append(f"<h2 id='{html.escape(section.model)}'>{html.escape(section.model)}</h2>")
+        parts += [f"<p class='note'>{html.escape(n)}</p>" for n in section.notes]
+        if section.findings:
+            items = "".join(f"<li>{html.escape(f)}</li>" for f in section.findings)
+            parts.append(f"<h3>Findings</h3><ul class='findings'>{items}</ul>")
+        for title, grid in section.tables:
+            parts.append(f"<h3>{html.escape(title)}</h3>" + table(grid))
+        for title, image in section.figures.items():
+            data = base64.b64encode(image).decode()
+            parts.append(f"<figure><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>"
+                         f"<figcaption>{html.escape(title)}</figcaption></figure>")  # fmt: skip
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}table.grid{border-collapse:collapse;"
+             "font-size:13px}table.grid td,table.grid th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+             "img{max-width:100%}")  # fmt: skip
+    body = "\n".join(parts)
+    return f"<!doctype html><html><head><meta charset='utf-8'><title>Benchmark report</title><style>{style}</style></head><body>{body}</body></html>"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -182,8 +305,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--tracking-uri", default=None, help="default: sqlite:///<cwd>/mlflow.db")
     parser.add_argument("--experiment", default="benchmark")
-    parser.add_argument("--out", type=Path, default=Path("outputs/report.md"))
+    parser.add_argument(
+        "--out", type=Path, default=Path("outputs/report.md"), help="the .md; .html and .csv beside it"
+    )
+    parser.add_argument("--format", default="md,html,csv", help="comma-separated: md, html, csv")
     args = parser.parse_args(argv)
+    formats = set(args.format.split(","))
+    if not formats or formats - {"md", "html", "csv"}:
+        raise SystemExit(f"--format {args.format}: use a comma-separated subset of md,html,csv")
     if args.records:
         runs = load_records(args.records)
     else:
@@ -191,10 +320,21 @@ def main(argv: list[str] | None = None) -> None:
             args.tracking_uri or default_tracking_uri(Path.cwd()), args.experiment, args.sweep, args.all
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(render_markdown(runs))
-    runs.to_csv(args.out.with_suffix(".csv"), index=False)
-    print(args.out.read_text())
-    print(f"written: {args.out} and {args.out.with_suffix('.csv')}")
+    written = []
+    if "md" in formats:
+        figures_dir = args.out.with_name(f"{args.out.stem}_files")
+        figures_dir.mkdir(exist_ok=True)
+        markdown = render_markdown(runs, figures_dir)
+        args.out.write_text(markdown)
+        print(markdown)
+        written += [args.out, figures_dir]
+    if "html" in formats:
+        args.out.with_suffix(".html").write_text(render_html(runs))
+        written.append(args.out.with_suffix(".html"))
+    if "csv" in formats:
+        runs.to_csv(args.out.with_suffix(".csv"), index=False)
+        written.append(args.out.with_suffix(".csv"))
+    print("written: " + ", ".join(map(str, written)))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """End to end, as a user runs it: a Hydra multirun in a fresh directory, each cell in its own
-worker, every cell in MLflow and in the report; a crashing cell does not stop the sweep."""
+worker, every cell in MLflow and in the report; the report in markdown, HTML and CSV."""
 
 import json
 import re
@@ -86,3 +86,20 @@ def test_report_reads_json_records_without_mlflow(sweep):
     runs = load_records([cwd / "outputs" / "multirun"])
     assert len(runs) == 16 and set(runs["status"]) == {"ok"}
     assert "## lstm" in render_markdown(runs)
+
+
+def test_report_writes_markdown_html_and_csv_with_findings_and_figures(sweep, tmp_path):
+    from benchmark.report import main
+
+    cwd, _ = sweep
+    main(["--records", str(cwd / "outputs" / "multirun"), "--out", str(tmp_path / "report.md")])
+    markdown = (tmp_path / "report.md").read_text()
+    figures = sorted(p.name for p in (tmp_path / "report_files").iterdir())
+    # per model: latency, speed-up over eager FP32, Pareto; linked from the markdown
+    assert figures == [f"{m}-{i}.png" for m in ("fcn", "lstm") for i in range(3)]
+    assert all(f"report_files/{name}" in markdown for name in figures)
+    assert markdown.count("### Findings") == 2 and "Fastest at batch 4:" in markdown
+    assert re.search(r"\| torch threads\s+\| 2", markdown) and re.search(r"\| data\s+\| digits", markdown)
+    html = (tmp_path / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 6 and html.count("<table") == 1 + 2 * 4
+    assert len((tmp_path / "report.csv").read_text().splitlines()) == 17
