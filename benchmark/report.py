@@ -1,5 +1,7 @@
-"""Pivot the MLflow runs into the study's per-model tables:
-`python -m benchmark.report [--sweep ID | --all] [--out outputs/report.md]`.
+"""Pivot the MLflow runs into the study's per-model tables, findings and figures:
+`python -m benchmark.report [--sweep ID | --all | --records DIR] [--out outputs/report.md]
+[--format md,html,csv]` (report.md with its PNGs in report_files/, a self-contained
+report.html, and report.csv with every cell).
 
 Rows are `<backend> <device> <precision>`, columns `batch size N`. A failed cell shows its
 status (OutOfMemory, RuntimeError, unsupported: <reason>) instead of a number; a metric that
