@@ -36,9 +36,8 @@ def main(cfg: DictConfig) -> None:
     record = run_cell(cfg, job_dir, sweep_id, done)
     uri = cfg.tracking_uri or default_tracking_uri(launch_dir)
     sweep_dir = job_dir.parent if multirun else job_dir
-    if record.job_dir != str(
-        job_dir
-    ):  # recorded by the earlier run, which may have stopped before logging it
+    resumed = record.job_dir != str(job_dir)
+    if resumed:  # recorded by the earlier run, which may have stopped before logging it
         earlier_file = Path(record.job_dir) / "record.json"
         log_cell_safely(record, earlier_file, uri, cfg.experiment, sweep_dir, unless_logged=True)
         print_resumed_line(record)
