@@ -315,12 +315,11 @@ def main(argv: list[str] | None = None) -> None:
     formats = set(args.format.split(","))
     if not formats or formats - {"md", "html", "csv"}:
         raise SystemExit(f"--format {args.format}: use a comma-separated subset of md,html,csv")
+    uri = args.tracking_uri or default_tracking_uri(Path.cwd())
     if args.records:
         runs = load_records(args.records)
     else:
-        runs = load_runs(
-            args.tracking_uri or default_tracking_uri(Path.cwd()), args.experiment, args.sweep, args.all
-        )
+        runs = load_runs(uri, args.experiment, args.sweep, args.all)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     written = []
     if "md" in formats:
@@ -337,6 +336,28 @@ def main(argv: list[str] | None = None) -> None:
         runs.to_csv(args.out.with_suffix(".csv"), index=False)
         written.append(args.out.with_suffix(".csv"))
     print("written: " + ", ".join(map(str, written)))
+    if not args.records and runs["sweep_id"].nunique() == 1:
+        attach_to_sweep(written, uri, args.experiment, runs["sweep_id"].iloc[0])
+
+
+def attach_to_sweep(paths: list[Path], tracking_uri: str, experiment: str, sweep_id: str) -> None:
+    """The report files become artifacts (folder `report/`) of the sweep's parent run."""
+    import warnings
+
+    from benchmark.tracking import Tracker, store_lock
+
+    try:
+        with store_lock(tracking_uri):
+            tracker = Tracker(tracking_uri, experiment)
+            run_id = tracker.sweep_run_id(sweep_id)
+            for path in paths:
+                if path.is_dir():
+                    tracker.client.log_artifacts(run_id, str(path), f"report/{path.name}")
+                else:
+                    tracker.client.log_artifact(run_id, str(path), "report")
+        print(f"attached to the sweep's MLflow run {run_id} (artifacts: report/)")
+    except Exception as exc:  # the files are written either way
+        warnings.warn(f"could not attach the report to MLflow ({type(exc).__name__}: {exc})", stacklevel=2)
 
 
 if __name__ == "__main__":

@@ -103,3 +103,23 @@ def test_report_writes_markdown_html_and_csv_with_findings_and_figures(sweep, tm
     html = (tmp_path / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 6 and html.count("<table") == 1 + 2 * 4
     assert len((tmp_path / "report.csv").read_text().splitlines()) == 17
+
+
+def test_report_is_attached_to_the_sweeps_parent_run(sweep, tmp_path, monkeypatch):
+    from mlflow import MlflowClient
+
+    from benchmark.report import main
+    from benchmark.tracking import Tracker
+
+    cwd, _ = sweep
+    monkeypatch.chdir(cwd)
+    main(["--out", str(tmp_path / "report.md")])
+    tracker = Tracker(default_tracking_uri(cwd), "benchmark")
+    sweep_id = load_runs(default_tracking_uri(cwd), "benchmark")["sweep_id"].iloc[0]
+    attached = {
+        a.path
+        for a in MlflowClient(default_tracking_uri(cwd)).list_artifacts(
+            tracker.sweep_run_id(sweep_id), "report"
+        )
+    }
+    assert {"report/report.md", "report/report.html", "report/report.csv", "report/report_files"} <= attached
