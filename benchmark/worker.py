@@ -136,9 +136,8 @@ def build_artifact(cfg: DictConfig, ctx):
     if not (cfg.artifact_cache and isinstance(backend, FileBackend)):
         return backend.build(ctx)
     calibration = f"{cfg.dataset or cfg.model.dataset} train split, seed {cfg.seed}"
-    key = CacheKey.of(
-        ctx, weights_digest(ctx.model), cfg.backend, calibration
-    )  # the FP32 model, before any cast
+    weights = weights_digest(ctx.model)  # the FP32 model, before the backend casts it
+    key = CacheKey.of(ctx, weights, cfg.backend, calibration)
     return ArtifactCache(Path(cfg.cache_dir) / "artifacts").build(backend, ctx, key)
 
 
