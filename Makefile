@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-$(EXTRAS)
 SWEEP_CPU := -m model=fcn,cnn,lstm 'backend=glob(*)' precision=fp32,int8 batch_size=1,16,64 device=cpu
 UI_PORT ?= 5000
 
-.PHONY: help install run test data sweep-cpu report ui lint format clean
+.PHONY: help install run test data sweep-cpu report ui server lint format clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ report: $(STAMP)  ## tables of the latest sweep -> outputs/report.md (ARGS="--al
 ui: $(STAMP)  ## MLflow UI on the local store (mlflow.db)
 	@echo "MLflow UI: http://127.0.0.1:$(UI_PORT)"
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(UI_PORT)
+
+server: $(STAMP)  ## shared MLflow tracking server for parallel or cluster sweeps (ARGS="--host 0.0.0.0 --backend-store-uri postgresql://...")
+	$(PY) -m benchmark.server $(ARGS)
 
 lint: $(STAMP)  ## ruff check and format check
 	$(VENV)/bin/ruff check .

@@ -3,6 +3,7 @@ its device, whether its input is valid, and whether the backend declares it can 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from functools import lru_cache
 
@@ -91,6 +92,9 @@ def unsupported_reason(cfg: DictConfig, device: str) -> str | None:
     if precision not in backend.precisions[device]:
         allowed = ", ".join(backend.precisions[device])
         return f"{backend.name} on {device} runs {allowed}, not {precision}"
+    for module, how in backend.requires.items():
+        if importlib.util.find_spec(module) is None:  # found without importing it: the parent stays light
+            return f"{module} is not installed here: {how}"
     needed, capability = cfg.precision.min_compute_capability, gpu_capability() if device == "cuda" else None
     if needed and capability is not None and capability < needed:
         return f"{precision} needs a GPU of compute capability {needed} or newer; this one is {capability}"

@@ -37,6 +37,7 @@ class BackendConfig:
     _target_: str = MISSING  # the Backend class
     precisions: dict[str, list[str]] = field(default_factory=dict)  # device -> precisions it can run
     unsupported_models: dict[str, str] = field(default_factory=dict)  # model name -> reason
+    requires: dict[str, str] = field(default_factory=dict)  # python module -> how to install it
     options: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the Backend class
 
 
@@ -94,7 +95,13 @@ class BenchmarkConfig:
 
 
 def register_configs() -> None:
+    from omegaconf import OmegaConf
+
+    from benchmark.placement import gpu_count
+
     ConfigStore.instance().store(name="benchmark_schema", node=BenchmarkConfig)
+    # conf/hydra/launcher/gpus.yaml: one job per GPU this host shows
+    OmegaConf.register_new_resolver("gpu_count", gpu_count, replace=True)
 
 
 def conf_dir() -> Path:

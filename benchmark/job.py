@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from benchmark import __version__
 from benchmark.cell import BadInput, check_input, resolve_device, unsupported_reason
 from benchmark.measure.memory import PhasePeakSampler, nvml_process_bytes, rss_bytes
+from benchmark.placement import Placement, host_share, placement_for
 from benchmark.records import CellRecord, cell_id_of
 
 
@@ -57,15 +58,17 @@ def run_cell(
     if done and record.cell_id in done:
         return CellRecord.load(done[record.cell_id])
     if record.status == "ok":
-        measure_in_child(OmegaConf.create(resolved), job_dir, record)
+        with placement_for(record.device, host_share()) as place:
+            measure_in_child(OmegaConf.create(resolved), job_dir, record, place)
     record.wall_s = time.perf_counter() - started
     record.save(job_dir / "record.json")
     return record
 
 
-def worker_env() -> dict[str, str]:
-    """The child finds this package even when run from a checkout that is not installed."""
-    env = dict(os.environ)
+def worker_env(place: Placement) -> dict[str, str]:
+    """The child finds this package even when run from a checkout that is not installed, and
+    sees only its place's GPU or cores."""
+    env = dict(os.environ) | place.env()
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     # A sweep never downloads: weights and data come from `make data` beforehand.
@@ -73,7 +76,7 @@ def worker_env() -> dict[str, str]:
     return env
 
 
-def measure_in_child(cfg: DictConfig, job_dir: Path, record: CellRecord) -> None:
+def measure_in_child(cfg: DictConfig, job_dir: Path, record: CellRecord, place: Placement) -> None:
     job_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, job_dir / "cell.yaml")
     for stale in ("result.json", "phase"):
@@ -86,12 +89,13 @@ def measure_in_child(cfg: DictConfig, job_dir: Path, record: CellRecord) -> None
             [sys.executable, "-m", "benchmark.worker", str(job_dir)],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=worker_env(),
+            env=worker_env(place),
             start_new_session=True,  # its own process group: a timeout kills compile workers too
         )
         with PhasePeakSampler(child.pid, job_dir / "phase", probes) as sampler:
             overdue = wait_or_kill(child, sampler.current_phase, OmegaConf.to_container(cfg.timeout_s))
     read_outcome(job_dir, record, child.returncode, overdue)
+    record.facts["placement"] = place.describe()
     add_memory_peaks(record, sampler)
 
 

@@ -44,19 +44,27 @@ class Tracker:
         found = self.client.get_experiment_by_name(experiment)
         self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
 
-    def sweep_run_id(self, sweep_id: str) -> str:
-        """The sweep's parent run, created by its first cell."""
+    def sweep_runs(self, sweep_id: str) -> list:
+        """The sweep's parent runs, oldest first (run id breaks a tie)."""
         runs = self.client.search_runs(
             [self.experiment_id],
             filter_string=f"tags.kind = '{SWEEP_KIND}' and tags.sweep_id = '{sweep_id}'",
-            max_results=1,
         )
+        return sorted(runs, key=lambda run: (run.info.start_time, run.info.run_id))
+
+    def sweep_run_id(self, sweep_id: str) -> str:
+        """The sweep's parent run, created by its first cell. Cells running at once on a
+        server may each create one: all keep the oldest, and the others delete their own."""
+        runs = self.sweep_runs(sweep_id)
         if runs:
             return runs[0].info.run_id
-        run = self.client.create_run(
+        mine = self.client.create_run(
             self.experiment_id, run_name=f"sweep {sweep_id}", tags={"kind": SWEEP_KIND, "sweep_id": sweep_id}
-        )
-        return run.info.run_id
+        ).info.run_id
+        oldest = self.sweep_runs(sweep_id)[0].info.run_id
+        if oldest != mine:
+            self.client.delete_run(mine)
+        return oldest
 
     def has_cell(self, sweep_id: str, cell_id: str) -> bool:
         runs = self.client.search_runs(

@@ -211,6 +211,9 @@ def classify_failure(exc: BaseException) -> str:
 
 
 def main(job_dir: Path) -> int:
+    from benchmark.placement import pin_worker_from_env
+
+    pin_worker_from_env()
     cfg = OmegaConf.load(job_dir / "cell.yaml")
     try:
         result = {"status": "ok", **measure_cell(cfg, job_dir)}

@@ -42,9 +42,21 @@ def test_fp8_on_a_gpu_older_than_ada_is_refused_before_any_work(monkeypatch):
 
     monkeypatch.setattr(cell, "gpu_capability", lambda: 8.0)  # an A100
     cfg = compose_cell("backend=torchao", "precision=fp8")
+    cfg.backend.requires = {}  # as on a GPU machine with torchao installed
     assert (
         unsupported_reason(cfg, "cuda")
         == "fp8 needs a GPU of compute capability 8.9 or newer; this one is 8.0"
     )
     monkeypatch.setattr(cell, "gpu_capability", lambda: 9.0)  # an H100
     assert unsupported_reason(cfg, "cuda") is None
+
+
+def test_a_backend_whose_library_is_missing_is_skipped_before_any_work(monkeypatch):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "torch_tensorrt" else real_find_spec(name)
+    )
+    reason = unsupported_reason(compose_cell("backend=tensorrt", "precision=fp16"), "cuda")
+    assert reason.startswith("torch_tensorrt is not installed here: install the 'tensorrt' extra")

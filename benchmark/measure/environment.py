@@ -84,7 +84,9 @@ def gpu_environment(device: torch.device) -> dict[str, Any]:
         import pynvml
 
         pynvml.nvmlInit()
-        handle = pynvml.nvmlDeviceGetHandleByIndex(device.index or 0)
+        # by UUID: NVML numbers every GPU of the host, CUDA only those CUDA_VISIBLE_DEVICES shows
+        env["gpu_uuid"] = f"GPU-{props.uuid}"
+        handle = pynvml.nvmlDeviceGetHandleByUUID(env["gpu_uuid"])
         env["driver"] = pynvml.nvmlSystemGetDriverVersion()
         env["sm_clock_mhz"] = pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM)
         env["mem_clock_mhz"] = pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_MEM)

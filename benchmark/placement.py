@@ -1,0 +1,125 @@
+"""Where a cell's worker runs when the launcher runs several cells at once on one host
+(`hydra/launcher=gpus` or `hydra/launcher=cpus`): alone on one GPU, or pinned to its own share
+of the cores, so that side-by-side cells never disturb each other's timings. A file lock per
+GPU (or core share) in the host's temp folder holds the place for the cell's life, so two
+sweeps on one host take turns too. Cluster jobs (submitit_slurm) are placed by the scheduler."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+SLOTS_DIR = Path(tempfile.gettempdir()) / "benchmark-slots"
+CORES_ENV = "BENCHMARK_CPU_CORES"  # the worker pins itself to these (comma-separated core ids)
+
+
+@dataclass(frozen=True)
+class Placement:
+    gpu: str | None = None  # the CUDA_VISIBLE_DEVICES entry the worker sees, alone
+    cores: tuple[int, ...] = ()  # CPU cores the worker is pinned to (and its thread count)
+
+    def env(self) -> dict[str, str]:
+        env: dict[str, str] = {}
+        if self.gpu is not None:
+            env["CUDA_VISIBLE_DEVICES"] = self.gpu
+        if self.cores:
+            env[CORES_ENV] = ",".join(map(str, self.cores))
+        return env
+
+    def describe(self) -> str:
+        if self.gpu is not None:
+            return f"gpu {self.gpu}"
+        if not self.cores:
+            return "whole host"
+        return f"core {self.cores[0]}" if len(self.cores) == 1 else f"cores {self.cores[0]}-{self.cores[-1]}"
+
+
+def host_share() -> int | None:
+    """How many cells this host's launcher runs at once when it is one that shares the host
+    (hydra/launcher=gpus or cpus: joblib's n_jobs); None when each cell has the host alone (the
+    sequential launcher) or a scheduler places it (submitit_slurm)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    n_jobs = HydraConfig.get().launcher.get("n_jobs")
+    if n_jobs is None:
+        return None
+    return (os.cpu_count() or 1) if n_jobs < 0 else int(n_jobs)
+
+
+def visible_gpus() -> list[str]:
+    """This host's GPUs as CUDA_VISIBLE_DEVICES entries: that variable's own list when set."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [entry.strip() for entry in listed.split(",") if entry.strip()]
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        return [str(index) for index in range(pynvml.nvmlDeviceGetCount())]
+    except Exception:
+        return []
+
+
+def gpu_count() -> int:
+    """For `hydra.launcher.n_jobs: ${gpu_count:}`: one job per visible GPU (at least one)."""
+    return max(1, len(visible_gpus()))
+
+
+def core_shares(concurrent: int) -> list[tuple[int, ...]]:
+    """This process's cores cut into `concurrent` equal, disjoint shares (left-over cores idle)."""
+    cores = sorted(os.sched_getaffinity(0))
+    per_cell = max(1, len(cores) // concurrent)
+    return [tuple(cores[i * per_cell : (i + 1) * per_cell]) for i in range(min(concurrent, len(cores)))]
+
+
+@contextlib.contextmanager
+def placement_for(device: str, share: int | None) -> Iterator[Placement]:
+    """The place a cell runs in, held until the cell ends: one GPU, or one of `share` core
+    shares; the whole host when the launcher does not share it (share None)."""
+    if share is None:
+        yield Placement()
+        return
+    if device == "cuda":
+        places = [Placement(gpu=gpu) for gpu in visible_gpus()] or [Placement()]
+    else:
+        places = [Placement(cores=cores) for cores in core_shares(share)]
+    with _first_free(places) as place:
+        yield place
+
+
+@contextlib.contextmanager
+def _first_free(places: list[Placement], poll_s: float = 0.5) -> Iterator[Placement]:
+    """Lock the first free place, waiting while all are taken (more jobs than GPUs, say)."""
+    SLOTS_DIR.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        while True:
+            for place in places:
+                handle = stack.enter_context(open(SLOTS_DIR / f"{_lock_name(place)}.lock", "a"))
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when closed
+                except BlockingIOError:
+                    continue
+                yield place
+                return
+            stack.close()
+            time.sleep(poll_s)
+
+
+def _lock_name(place: Placement) -> str:
+    return f"gpu-{place.gpu}" if place.gpu is not None else "cores-" + "-".join(map(str, place.cores))
+
+
+def pin_worker_from_env() -> None:
+    """In the worker: keep to the cores the job gave this cell, so its default thread count
+    (one per core of its affinity) fits its share."""
+    cores = os.environ.get(CORES_ENV)
+    if cores:
+        os.sched_setaffinity(0, {int(core) for core in cores.split(",")})

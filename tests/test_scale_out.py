@@ -1,0 +1,117 @@
+"""Scale-out: cells run side by side through Hydra's launcher plugins, each in its own place
+(GPU or core share), and log to a shared MLflow server over HTTP: every run arrives, once."""
+
+import json
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from benchmark.placement import Placement, core_shares, placement_for
+from benchmark.server import ServerConfig
+from tests.conftest import FAST_TIMING, run_benchmark
+
+CELLS = ("model=fcn", "device=cpu", "eval_samples=50", *FAST_TIMING)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("server")
+    config = ServerConfig(
+        port=free_port(),
+        backend_store_uri=f"sqlite:///{folder / 'store.db'}",
+        artifacts_destination=str(folder / "artifacts"),
+        workers=1,
+    )
+    process = subprocess.Popen(config.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"{config.uri}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"mlflow server did not come up: {config.command()}")
+                time.sleep(1)
+        yield config
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def runs_of(uri: str, sweep_dir) -> tuple[list, list]:
+    """The sweep's (parent runs, cell runs) on the server, deleted ones left out."""
+    from mlflow import MlflowClient
+
+    sweep_id = sweep_dir.name
+    client = MlflowClient(uri)
+    found = [
+        run
+        for experiment in client.search_experiments()
+        for run in client.search_runs([experiment.experiment_id], f"tags.sweep_id = '{sweep_id}'")
+    ]
+    parents = [run for run in found if run.data.tags["kind"] == "sweep"]
+    return parents, [run for run in found if run.data.tags["kind"] == "cell"]
+
+
+def test_submitit_local_jobs_log_to_a_shared_server_once_each(server, tmp_path):
+    sweep_dir = tmp_path / "submitit_sweep"  # its name is the sweep id
+    done = run_benchmark(
+        tmp_path, "-m", "hydra/launcher=submitit_local", "backend=eager,torchscript", *CELLS,
+        f"tracking_uri={server.uri}", f"hydra.sweep.dir={sweep_dir}",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(list(sweep_dir.glob(".submitit/*/*_result.pkl"))) == 2  # two submitit jobs ran
+    parents, cells = runs_of(server.uri, sweep_dir)
+    assert len(parents) == 1
+    assert sorted(run.data.tags["backend"] for run in cells) == ["eager", "torchscript"]
+    assert {run.data.tags["mlflow.parentRunId"] for run in cells} == {parents[0].info.run_id}
+    assert all(run.data.tags["status"] == "ok" for run in cells)
+    assert not (sweep_dir / ".tracking_failed").exists()
+
+
+def test_cpu_cells_side_by_side_get_disjoint_cores(server, tmp_path):
+    sweep_dir = tmp_path / "cpus_sweep"
+    done = run_benchmark(
+        tmp_path, "-m", "hydra/launcher=cpus", "hydra.launcher.n_jobs=2", "backend=eager,onnxruntime",
+        *CELLS, f"tracking_uri={server.uri}", f"hydra.sweep.dir={sweep_dir}",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = [json.loads(path.read_text()) for path in sweep_dir.glob("*/record.json")]
+    assert [r["status"] for r in records] == ["ok", "ok"]
+    shares = core_shares(2)
+    for record in records:
+        threads = record["environment"]["torch_threads"]
+        assert record["environment"]["cpu_count"] == threads == len(shares[0])  # pinned, not oversubscribed
+    if len(shares) == 2:  # two cores or more: each cell had its own
+        assert len({r["facts"]["placement"] for r in records}) == 2
+    parents, cells = runs_of(server.uri, sweep_dir)
+    assert len(parents) == 1 and len(cells) == 2
+
+
+def test_each_concurrent_cell_sees_one_gpu_of_its_own(monkeypatch, tmp_path):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    monkeypatch.setattr("benchmark.placement.SLOTS_DIR", tmp_path)
+    with placement_for("cuda", 2) as first, placement_for("cuda", 2) as second:
+        assert (first.env(), second.env()) == ({"CUDA_VISIBLE_DEVICES": "3"}, {"CUDA_VISIBLE_DEVICES": "5"})
+    with placement_for("cuda", 2) as again:  # released when its cell ended
+        assert again.gpu == "3"
+    with placement_for("cuda", None) as alone:  # the sequential launcher: the host is the cell's
+        assert alone == Placement() and alone.env() == {}
+
+
+def test_core_shares_are_disjoint_and_cover_equal_counts():
+    shares = core_shares(2)
+    flat = [core for share in shares for core in share]
+    assert len(flat) == len(set(flat))
+    assert len({len(share) for share in shares}) == 1
