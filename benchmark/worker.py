@@ -118,6 +118,7 @@ def prepare(cfg: DictConfig, workdir: Path, on_phase=lambda phase: None) -> Prep
     t0 = time.perf_counter()
     artifact = build_artifact(cfg, ctx)
     metrics["build_s"] = time.perf_counter() - t0
+    environment.pin_tf32(cfg.tf32)
     if "export_s" in artifact.facts:
         metrics["export_s"] = artifact.facts.pop("export_s")
     del ctx, model  # the artifact keeps what it needs; the FP32 module may be gone (ONNX)

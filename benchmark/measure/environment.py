@@ -49,10 +49,15 @@ def configure_runtime(threads: int | None, tf32: bool, seed: int) -> int:
     """Pin what changes the numbers, before anything runs; returns the thread count."""
     threads = threads or len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
-    torch.backends.cuda.matmul.allow_tf32 = tf32
-    torch.backends.cudnn.allow_tf32 = tf32
+    pin_tf32(tf32)
     torch.manual_seed(seed)
     return threads
+
+
+def pin_tf32(tf32: bool) -> None:
+    """Also called again after the build: a backend's library may flip it (torchao int8 did)."""
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
 
 
 def collect(device: torch.device) -> dict[str, Any]:
