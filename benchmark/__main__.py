@@ -13,40 +13,53 @@ from omegaconf import DictConfig
 from benchmark.config import conf_dir, register_configs
 
 register_configs()
-# Library chatter that tells a user nothing (the worker's own log keeps everything).
+# Library chatter that tells a user nothing (the worker's own log keeps everything): MLflow's
+# "Creating initial MLflow database tables..." and the like stay out of the sweep's lines.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
 def main(cfg: DictConfig) -> None:
     from benchmark.job import run_cell, sweep_id_of
-    from benchmark.resume import earlier_sweep
+    from benchmark.progress import SweepProgress, sweep_size
+    from benchmark.resume import earlier_sweep, sweep_overrides
     from benchmark.summary import print_cell_line, print_cell_table, print_resumed_line
-    from benchmark.tracking import default_tracking_uri, log_cell_safely
+    from benchmark.tracking import default_tracking_uri, log_cell_safely, sweep_name
 
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     job_dir = Path(hydra_cfg.runtime.output_dir)
     launch_dir = Path(hydra_cfg.runtime.cwd)
+    sweep_dir = job_dir.parent if multirun else job_dir
+    # the sweep's own command (multirun.yaml: `model=fcn,cnn`), not this job's `model=fcn`
+    command = (sweep_overrides(sweep_dir) if multirun else None) or list(hydra_cfg.overrides.task)
+    sweeper_params = hydra_cfg.sweeper.get("params")
+    if not cfg.experiment:
+        cfg.experiment = sweep_name(command, sweeper_params, cfg.model.name)
     sweep_id, done = sweep_id_of(job_dir, multirun), {}
     if cfg.resume and multirun:
-        earlier = earlier_sweep(job_dir.parent)
+        earlier = earlier_sweep(sweep_dir)
         if earlier:
             sweep_id, done = earlier.sweep_id, earlier.records
     record = run_cell(cfg, job_dir, sweep_id, done)
     uri = cfg.tracking_uri or default_tracking_uri(launch_dir)
-    sweep_dir = job_dir.parent if multirun else job_dir
-    resumed = record.job_dir != str(job_dir)
-    if resumed:  # recorded by the earlier run, which may have stopped before logging it
-        earlier_file = Path(record.job_dir) / "record.json"
-        log_cell_safely(record, earlier_file, uri, cfg.experiment, sweep_dir, unless_logged=True)
+    if record.job_dir != str(job_dir):  # resumed: recorded by the earlier run, which may not have logged it
+        log_cell_safely(
+            record, Path(record.job_dir) / "record.json", uri, cfg.experiment, sweep_dir, unless_logged=True
+        )
         print_resumed_line(record)
-        return
-    log_cell_safely(record, job_dir / "record.json", uri, cfg.experiment, sweep_dir)
-    if multirun:
-        print_cell_line(record)
     else:
-        print_cell_table(record)
+        log_cell_safely(record, job_dir / "record.json", uri, cfg.experiment, sweep_dir)
+        if multirun:
+            print_cell_line(record)
+        else:
+            print_cell_table(record)
+    if multirun:
+        print(
+            "  " + SweepProgress(sweep_dir, sweep_size(command, sweeper_params)).finished(hydra_cfg.job.num),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ conf/config.yaml, so a misspelt key or a wrongly typed value fails when the conf
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -90,7 +91,7 @@ class BenchmarkConfig:
         True  # keep built artifacts (ONNX, AOTI packages, engines) under cache_dir/artifacts
     )
     tracking_uri: Optional[str] = None
-    experiment: str = "benchmark"
+    experiment: Optional[str] = None  # None: the sweep's name (its +sweep preset, else the models swept)
     fault: Optional[str] = None
 
 
@@ -102,6 +103,29 @@ def register_configs() -> None:
     ConfigStore.instance().store(name="benchmark_schema", node=BenchmarkConfig)
     # conf/hydra/launcher/gpus.yaml: one job per GPU this host shows
     OmegaConf.register_new_resolver("gpu_count", gpu_count, replace=True)
+    OmegaConf.register_new_resolver("group_help", group_help, replace=True)  # `--help`
+
+
+HELP_GROUPS = {
+    "model": "model=<option>",
+    "backend": "backend=<option>",
+    "precision": "precision=<option>",
+    "sweep": "+sweep=<option>  (a whole grid)",
+    "hydra/launcher": "hydra/launcher=<option>  (besides basic: one cell at a time)",
+}
+
+
+def group_help() -> str:
+    """Each config group's options, one line each, described by their YAML's first comment."""
+    lines = []
+    for group, usage in HELP_GROUPS.items():
+        lines.append(f"{group}: {usage}")
+        for path in sorted((conf_dir() / group).glob("*.yaml")):
+            comments = [line.lstrip("# ").strip() for line in path.read_text().splitlines() if line.startswith("#")]
+            about = next((c for c in comments if c and not c.startswith("@package")), "")
+            lines.append(f"  {path.stem:<20} {textwrap.shorten(about, 100, placeholder=' ...')}")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def conf_dir() -> Path:

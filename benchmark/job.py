@@ -17,6 +17,7 @@ from benchmark import __version__
 from benchmark.cell import BadInput, check_input, resolve_device, unsupported_reason
 from benchmark.measure.memory import PhasePeakSampler, nvml_process_bytes, rss_bytes
 from benchmark.placement import Placement, host_share, placement_for
+from benchmark.progress import LiveStatus
 from benchmark.records import CellRecord, cell_id_of
 
 
@@ -92,8 +93,13 @@ def measure_in_child(cfg: DictConfig, job_dir: Path, record: CellRecord, place: 
             env=worker_env(place),
             start_new_session=True,  # its own process group: a timeout kills compile workers too
         )
+        status = LiveStatus(record.name, alone_on_host=place == Placement())
         with PhasePeakSampler(child.pid, job_dir / "phase", probes) as sampler:
-            overdue = wait_or_kill(child, sampler.current_phase, OmegaConf.to_container(cfg.timeout_s))
+            limits = OmegaConf.to_container(cfg.timeout_s)
+            overdue = wait_or_kill(
+                child, sampler.current_phase, limits, lambda: status.show(sampler.phase_text())
+            )
+        status.clear()
     read_outcome(job_dir, record, child.returncode, overdue)
     record.facts["placement"] = place.describe()
     add_memory_peaks(record, sampler)
@@ -105,7 +111,9 @@ class Overdue:
     limit_s: float
 
 
-def wait_or_kill(child: subprocess.Popen, current_phase, limits: dict[str, float]) -> Overdue | None:
+def wait_or_kill(
+    child: subprocess.Popen, current_phase, limits: dict[str, float], on_poll=lambda: None
+) -> Overdue | None:
     """Wait for the worker; kill its process group when its current phase outlives its limit
     (the time before the first phase counts as `load`). Returns what was overdue, if anything."""
     phase, since = None, time.monotonic()
@@ -115,7 +123,7 @@ def wait_or_kill(child: subprocess.Popen, current_phase, limits: dict[str, float
                 child.wait(timeout=0.2)
                 return None
             except subprocess.TimeoutExpired:
-                pass
+                on_poll()
             now_phase = current_phase()
             if now_phase != phase:
                 phase, since = now_phase, time.monotonic()

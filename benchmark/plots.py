@@ -32,13 +32,22 @@ def baseline(ok: pd.DataFrame) -> pd.DataFrame:
     return base[~base.index.duplicated(keep="last")]  # cells that differ only in e.g. seed: one baseline
 
 
+def batch_size_axis(ax, ok: pd.DataFrame) -> None:
+    """Ticks at the batch sizes swept, labelled plainly (no 2x10^0 minor labels of a log axis)."""
+    from matplotlib.ticker import NullLocator
+
+    sizes = sorted(ok["batch_size"].unique())
+    ax.set_xticks(sizes, labels=map(str, sizes))
+    ax.xaxis.set_minor_locator(NullLocator())
+
+
 def latency_figure(ok: pd.DataFrame, model: str) -> bytes:
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for row, cells in ok.groupby("row"):
         ax.plot(cells["batch_size"], cells["latency_ms_per_sample"], marker="o", label=row)
     ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="ms / sample (log)",
            title=f"{model}: latency per sample")  # fmt: skip
-    ax.set_xticks(sorted(ok["batch_size"].unique()), labels=map(str, sorted(ok["batch_size"].unique())))
+    batch_size_axis(ax, ok)
     ax.legend(fontsize=7, loc="best")
     ax.grid(True, which="both", alpha=0.3)
     return png(fig)
@@ -57,7 +66,7 @@ def speedup_figure(ok: pd.DataFrame, model: str) -> bytes | None:
     ax.axhline(1.0, color="grey", linewidth=0.8)
     ax.set(xscale="log", xlabel="batch size", ylabel="speed-up (x)",
            title=f"{model}: speed-up over eager FP32 on the same device")  # fmt: skip
-    ax.set_xticks(sorted(ok["batch_size"].unique()), labels=map(str, sorted(ok["batch_size"].unique())))
+    batch_size_axis(ax, ok)
     ax.legend(fontsize=7, loc="best")
     ax.grid(True, alpha=0.3)
     return png(fig)

@@ -52,19 +52,22 @@ def model_task(model_runs: pd.DataFrame) -> str:
 
 
 def load_runs(
-    tracking_uri: str, experiment: str, sweep: str | None = None, all_sweeps: bool = False
+    tracking_uri: str, experiment: str | None = None, sweep: str | None = None, all_sweeps: bool = False
 ) -> pd.DataFrame:
-    """One row per cell: its tags and metrics, from the latest sweep (or the one named, or all)."""
+    """One row per cell: its tags and metrics, from the latest sweep (or the one named, or all),
+    of one experiment or of every experiment in the store."""
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)
     runs = mlflow.search_runs(
-        experiment_names=[experiment], filter_string="tags.kind = 'cell'", output_format="pandas"
+        experiment_names=[experiment] if experiment else None,
+        search_all_experiments=not experiment,
+        filter_string="tags.kind = 'cell'",
+        output_format="pandas",
     )
     if runs.empty:
-        raise SystemExit(
-            f"no benchmark runs in experiment {experiment!r} at {tracking_uri}: run a sweep first"
-        )
+        where = f"experiment {experiment!r}" if experiment else "any experiment"
+        raise SystemExit(f"no benchmark runs in {where} at {tracking_uri}: run a sweep first")
     # Tags and metrics by their own names (params keep their prefix), without MLflow's
     # own run columns: its `status` is not ours.
     keep = [c for c in runs.columns if c.startswith(("tags.", "metrics.", "params."))]
@@ -269,10 +272,10 @@ def render_html(runs: pd.DataFrame) -> str:
     parts = [f"<h1>Benchmark report</h1><p>{html.escape(header(runs))}</p>"]
     environment = environment_rows(runs)
     if environment:
-        parts.append(
-            "<h2>Environment</h2>"
-            + table(pd.DataFrame(environment, columns=["setting", "value"]).set_index("setting"))
+        rows = "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in environment
         )
+        parts.append(f"<h2>Environment</h2><table class='grid environment'><tbody>{rows}</tbody></table>")
     for section in model_sections(runs):
         parts.append(f"<h2 id='{html.escape(section.model)}'>{html.escape(section.model)}</h2>")
         parts += [f"<p class='note'>{html.escape(n)}</p>" for n in section.notes]
@@ -306,7 +309,7 @@ def main(argv: list[str] | None = None) -> None:
         help="read the cells' record.json files under these folders instead of MLflow",
     )
     parser.add_argument("--tracking-uri", default=None, help="default: sqlite:///<cwd>/mlflow.db")
-    parser.add_argument("--experiment", default="benchmark")
+    parser.add_argument("--experiment", default=None, help="default: every experiment (one per sweep name)")
     parser.add_argument(
         "--out", type=Path, default=Path("outputs/report.md"), help="the .md; .html and .csv beside it"
     )
@@ -337,7 +340,7 @@ def main(argv: list[str] | None = None) -> None:
         written.append(args.out.with_suffix(".csv"))
     print("written: " + ", ".join(map(str, written)))
     if not args.records and runs["sweep_id"].nunique() == 1:
-        attach_to_sweep(written, uri, args.experiment, runs["sweep_id"].iloc[0])
+        attach_to_sweep(written, uri, runs["params.experiment"].iloc[0], runs["sweep_id"].iloc[0])
 
 
 def attach_to_sweep(paths: list[Path], tracking_uri: str, experiment: str, sweep_id: str) -> None:

@@ -15,23 +15,29 @@ from benchmark.tracking import CELL_KIND, Tracker, default_tracking_uri, log_wit
 
 
 def logged_cells(tracker: Tracker) -> set[tuple[str, str]]:
+    """(sweep id, cell id) of every cell run in the store, whatever its experiment."""
+    experiments = [e.experiment_id for e in tracker.client.search_experiments()]
     runs = tracker.client.search_runs(
-        [tracker.experiment_id], filter_string=f"tags.kind = '{CELL_KIND}'", max_results=50000
+        experiments, filter_string=f"tags.kind = '{CELL_KIND}'", max_results=50000
     )
     return {(run.data.tags.get("sweep_id", ""), run.data.tags.get("cell_id", "")) for run in runs}
 
 
-def sync(folders: list[Path], tracking_uri: str, experiment: str) -> tuple[int, int]:
-    """Returns (uploaded, already there)."""
-    with store_lock(tracking_uri):
-        present = logged_cells(Tracker(tracking_uri, experiment))
+def sync(folders: list[Path], tracking_uri: str, experiment: str | None = None) -> tuple[int, int]:
+    """Returns (uploaded, already there). Each record goes to `experiment`, else to the one its
+    sweep would have logged it to."""
     uploaded = already = 0
+    present = None
     for path in sorted(p for folder in folders for p in Path(folder).rglob("record.json")):
         record = CellRecord.load(path)
+        target = experiment or record.config.get("experiment") or "benchmark"
+        if present is None:
+            with store_lock(tracking_uri):
+                present = logged_cells(Tracker(tracking_uri, target))
         if (record.sweep_id, record.cell_id) in present:
             already += 1
             continue
-        log_with_retries(record, path, tracking_uri, experiment)
+        log_with_retries(record, path, tracking_uri, target)
         present.add((record.sweep_id, record.cell_id))
         uploaded += 1
     return uploaded, already
@@ -41,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmark.sync", description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="*", type=Path, default=[Path("outputs")])
     parser.add_argument("--tracking-uri", default=None, help="default: sqlite:///<cwd>/mlflow.db")
-    parser.add_argument("--experiment", default="benchmark")
+    parser.add_argument("--experiment", default=None, help="default: the one each record's sweep used")
     args = parser.parse_args(argv)
     missing = [str(f) for f in args.folders if not f.is_dir()]
     if missing:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import time
 import warnings
 from pathlib import Path
@@ -19,6 +20,18 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 
 SWEEP_KIND, CELL_KIND = "sweep", "cell"
+
+
+def sweep_name(overrides: list[str], sweeper_params: dict | None, model: str) -> str:
+    """The MLflow experiment of a sweep that names none: its `+sweep=` preset (`study`), else the
+    models it sweeps (`fcn-cnn-lstm`), else the one model of a single run."""
+    values = dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o)
+    if values.get("sweep"):
+        return values["sweep"]
+    models = values.get("model") or (sweeper_params or {}).get("model") or model
+    if "glob(" in str(models):
+        return "all-models"
+    return "-".join(m for m in re.split(r"[\s,]+", str(models)) if m)
 
 
 def default_tracking_uri(launch_dir: Path) -> str:

@@ -18,8 +18,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 
-def set_phase(job_dir: Path, phase: str) -> None:
-    (job_dir / "phase").write_text(phase)
+def set_phase(job_dir: Path, phase: str, detail: str = "") -> None:
+    (job_dir / "phase").write_text(f"{phase} {detail}".strip())
 
 
 def on_device(inputs, device, dtype=None):
@@ -73,7 +73,7 @@ class Prepared:
         return on_device(batch.inputs, self.device, self.artifact.input_dtype)
 
 
-def prepare(cfg: DictConfig, workdir: Path, on_phase=lambda phase: None) -> Prepared:
+def prepare(cfg: DictConfig, workdir: Path, on_phase=lambda phase, detail="": None) -> Prepared:
     """Load data and model, compute the FP32 references, build the artifact (timed)."""
     import torch
 
@@ -110,7 +110,7 @@ def prepare(cfg: DictConfig, workdir: Path, on_phase=lambda phase: None) -> Prep
         example=on_device(eval_batches[0].inputs, device),
         precision=cfg.precision,
         device=device,
-        calibration=lambda: (b.inputs for b in batches(splits.train, cfg.batch_size)),
+        calibration=lambda: calibration_inputs(batches(splits.train, cfg.batch_size), on_phase),
         quantization=cfg.model.quantization,
         workdir=workdir,
         threads=threads,
@@ -126,6 +126,13 @@ def prepare(cfg: DictConfig, workdir: Path, on_phase=lambda phase: None) -> Prep
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
     return Prepared(device, splits, loaded, eval_batches, meter, references, artifact, metrics)
+
+
+def calibration_inputs(train_batches, on_phase):
+    """The train split's inputs for INT8 calibration, counted in the phase file as they go."""
+    for done, batch in enumerate(train_batches, 1):
+        on_phase("build", f"calibration {done} batches")
+        yield batch.inputs
 
 
 def build_artifact(cfg: DictConfig, ctx):
@@ -149,8 +156,11 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
     from benchmark.measure import environment
     from benchmark.measure.latency import LatencyStats, TimingBudget, time_calls
     from benchmark.measure.memory import host_peak_rss_mb
+    from benchmark.progress import PhaseProgress
 
-    p = prepare(cfg, job_dir / "artifact", on_phase=lambda phase: set_phase(job_dir, phase))
+    p = prepare(
+        cfg, job_dir / "artifact", on_phase=lambda phase, detail="": set_phase(job_dir, phase, detail)
+    )
     artifact, sync, metrics, device = p.artifact, p.sync, p.metrics, p.device
 
     set_phase(job_dir, "eval")
@@ -163,8 +173,10 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
         metrics["first_call_ms"] = (time.perf_counter() - t0) * 1e3
 
         quality = p.meter
-        for batch, reference in zip(p.eval_batches, p.references, strict=True):
+        progress = PhaseProgress(job_dir / "phase", "eval", len(p.eval_batches), "batches")
+        for done, (batch, reference) in enumerate(zip(p.eval_batches, p.references, strict=True), 1):
             quality.update(artifact.run(*p.inputs(batch)), reference, batch)
+            progress.tick(done)
         metrics.update(quality.compute())
 
         set_phase(job_dir, "timing")

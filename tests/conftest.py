@@ -43,3 +43,24 @@ def digits():
     from benchmark.data import load_dataset
 
     return load_dataset("digits", ROOT / "data")
+
+
+BACKENDS = ("eager", "torchscript", "compile", "onnxruntime")
+
+
+@pytest.fixture(scope="session")
+def sweep(tmp_path_factory):
+    """A small CPU sweep (2 models x 4 backends x 2 batch sizes), shared by the sweep and report tests."""
+    cwd = tmp_path_factory.mktemp("sweep")
+    done = run_benchmark(
+        cwd,
+        "-m",
+        "model=fcn,lstm",
+        f"backend={','.join(BACKENDS)}",
+        "batch_size=1,4",
+        "precision=fp32",
+        "device=cpu",
+        "eval_samples=100",
+        *FAST_TIMING,
+    )
+    return cwd, done

@@ -60,3 +60,19 @@ def test_help_lists_each_group_option():
         assert f"{group}:" in out
         for option in options:
             assert option in out
+
+
+@pytest.mark.parametrize(
+    ("overrides", "params", "expected"),
+    [
+        (["+sweep=study", "model.pretrained=false"], {"model": "resnet,bert"}, "study"),
+        (["model=fcn,cnn,lstm", "batch_size=1,16"], None, "fcn-cnn-lstm"),
+        (["backend=eager"], {"model": "resnet, bert"}, "resnet-bert"),
+        (["model=glob(*)"], None, "all-models"),
+        (["batch_size=4"], None, "cnn"),
+    ],
+)
+def test_a_sweep_is_tracked_under_its_name(overrides, params, expected):
+    from benchmark.tracking import sweep_name
+
+    assert sweep_name(overrides, params, "cnn") == expected

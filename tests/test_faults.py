@@ -98,7 +98,7 @@ def test_interrupted_sweep_resumes_only_the_missing_cells(tmp_path):
     after = records(tmp_path)
     assert len(after) == 4 and {r["status"] for r in after.values()} == {"ok"}
     assert len({r["sweep_id"] for r in after.values()}) == 1  # the resumed cells join the first sweep
-    assert set(load_runs(default_tracking_uri(tmp_path), "benchmark")["batch_size"]) == {1, 2, 3, 4}
+    assert set(load_runs(default_tracking_uri(tmp_path))["batch_size"]) == {1, 2, 3, 4}
 
 
 def test_two_sweeps_share_one_sqlite_store(tmp_path):
@@ -113,5 +113,5 @@ def test_two_sweeps_share_one_sqlite_store(tmp_path):
     for sweep in sweeps:
         _, stderr = sweep.communicate(timeout=900)
         assert sweep.returncode == 0 and "cannot be written" not in stderr, stderr[-3000:]
-    runs = load_runs(default_tracking_uri(tmp_path), "benchmark", all_sweeps=True)
+    runs = load_runs(default_tracking_uri(tmp_path), all_sweeps=True)
     assert sorted(runs["batch_size"]) == [1, 2, 3, 4]

@@ -4,30 +4,9 @@ worker, every cell in MLflow and in the report; the report in markdown, HTML and
 import json
 import re
 
-import pytest
-
 from benchmark.report import load_runs, render_markdown
 from benchmark.tracking import default_tracking_uri
-from tests.conftest import FAST_TIMING, run_benchmark
-
-BACKENDS = ("eager", "torchscript", "compile", "onnxruntime")
-
-
-@pytest.fixture(scope="module")
-def sweep(tmp_path_factory):
-    cwd = tmp_path_factory.mktemp("sweep")
-    done = run_benchmark(
-        cwd,
-        "-m",
-        "model=fcn,lstm",
-        f"backend={','.join(BACKENDS)}",
-        "batch_size=1,4",
-        "precision=fp32",
-        "device=cpu",
-        "eval_samples=100",
-        *FAST_TIMING,
-    )
-    return cwd, done
+from tests.conftest import BACKENDS, run_benchmark
 
 
 def test_sweep_exits_zero_and_prints_a_line_per_cell(sweep):
@@ -39,17 +18,35 @@ def test_sweep_exits_zero_and_prints_a_line_per_cell(sweep):
         if re.match(r"\[\s*(ok|skipped|error|oom|crashed|timeout)\]", line)
     ]
     assert len(lines) == 2 * len(BACKENDS) * 2
+    bars = [line.strip() for line in done.stdout.splitlines() if line.strip().startswith("sweep:")]
+    assert len(bars) == 16 and "16/16" in bars[-1] and "100%" in bars[-1]  # a bar under each cell
+    assert "INFO mlflow" not in done.stdout + done.stderr  # library chatter stays out
 
 
 def test_every_cell_is_in_mlflow_under_one_parent_run(sweep):
     cwd, _ = sweep
-    runs = load_runs(default_tracking_uri(cwd), "benchmark")
+    runs = load_runs(default_tracking_uri(cwd))
     assert len(runs) == 16
     assert set(runs["status"]) == {"ok"}
     assert set(runs["backend"]) == set(BACKENDS) and set(runs["batch_size"]) == {1, 4}
     assert runs["mlflow.parentRunId"].nunique() == 1
     assert (runs["latency_ms_per_sample"] > 0).all() and (runs["f1_macro"] > 0.8).all()
     assert (runs["eval_samples"] == 100).all()
+
+
+def test_mlflow_holds_the_sweep_under_its_name_with_searchable_tags(sweep):
+    import mlflow
+
+    cwd, _ = sweep
+    mlflow.set_tracking_uri(default_tracking_uri(cwd))
+    assert [e.name for e in mlflow.search_experiments() if e.name != "Default"] == ["fcn-lstm"]
+    runs = mlflow.search_runs(
+        experiment_names=["fcn-lstm"], filter_string="tags.status = 'ok' and tags.backend = 'onnxruntime'"
+    )
+    assert sorted(runs["tags.mlflow.runName"]) == [
+        f"{model}/onnxruntime/cpu/fp32/bs{bs}" for model in ("fcn", "lstm") for bs in (1, 4)
+    ]
+    assert {"metrics.latency_ms_per_sample", "metrics.peak_rss_mb", "metrics.f1_macro"} <= set(runs.columns)
 
 
 def test_each_job_dir_keeps_its_json_record(sweep):
@@ -63,7 +60,7 @@ def test_each_job_dir_keeps_its_json_record(sweep):
 
 def test_report_has_a_number_or_dash_in_every_cell(sweep):
     cwd, _ = sweep
-    report = render_markdown(load_runs(default_tracking_uri(cwd), "benchmark"))
+    report = render_markdown(load_runs(default_tracking_uri(cwd)))
     for model in ("fcn", "lstm"):
         assert f"## {model}" in report
     for title in ("Inference time [ms/sample]", "Peak VRAM [MB]", "Peak RAM [MB]", "F1 score"):
@@ -114,8 +111,8 @@ def test_report_is_attached_to_the_sweeps_parent_run(sweep, tmp_path, monkeypatc
     cwd, _ = sweep
     monkeypatch.chdir(cwd)
     main(["--out", str(tmp_path / "report.md")])
-    tracker = Tracker(default_tracking_uri(cwd), "benchmark")
-    sweep_id = load_runs(default_tracking_uri(cwd), "benchmark")["sweep_id"].iloc[0]
+    tracker = Tracker(default_tracking_uri(cwd), "fcn-lstm")
+    sweep_id = load_runs(default_tracking_uri(cwd))["sweep_id"].iloc[0]
     attached = {
         a.path
         for a in MlflowClient(default_tracking_uri(cwd)).list_artifacts(

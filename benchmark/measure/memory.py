@@ -73,11 +73,15 @@ class PhasePeakSampler:
         self._stop.set()
         self._thread.join()
 
-    def current_phase(self) -> str:
+    def phase_text(self) -> str:
+        """What the worker wrote last: its phase, maybe with progress ("eval 12/64 batches")."""
         try:
-            return self.phase_file.read_text().strip() or "start"
+            return self.phase_file.read_text().strip()
         except OSError:
-            return "start"
+            return ""
+
+    def current_phase(self) -> str:
+        return (self.phase_text().split() or ["start"])[0]
 
     def sample(self) -> None:
         phase = self.current_phase()
