@@ -52,9 +52,18 @@ class TorchAoBackend(Backend):
             raise UnsupportedCell(
                 f"no Linear layer with dims that are multiples of {ALIGN}: {ctx.precision.name} would be bf16"
             )
-        compiled, compile_facts = compile_module(
-            module, cast_inputs(ctx.example, torch.bfloat16), self.compile_mode
-        )
+        try:
+            compiled, compile_facts = compile_module(
+                module, cast_inputs(ctx.example, torch.bfloat16), self.compile_mode
+            )
+        except RuntimeError as exc:
+            if "needs to be greater than 16" not in str(exc):
+                raise
+            # int8 matmuls run torch._int_mm, whose CUDA kernel wants more than 16 rows
+            raise UnsupportedCell(
+                f"torchao int8 needs more than 16 rows per matmul (torch._int_mm); "
+                f"batch {ctx.example[0].shape[0]} gives a Linear layer 16 or fewer"
+            ) from None
         facts.update(
             compile_facts,
             float_dtype="bfloat16",
