@@ -50,6 +50,8 @@ def print_cell_line(record: CellRecord) -> None:
     if record.status == "ok":
         f1 = f"F1 {m['f1_macro']:.3f}" if "f1_macro" in m else "F1 n/a"
         detail = f"{m['latency_ms_per_sample']:.4f} ms/sample  {f1}  RAM {m.get('peak_rss_mb', float('nan')):.0f} MB"
+        if "peak_vram_mb" in m:
+            detail += f"  VRAM {m['peak_vram_mb']:.0f} MB"
     else:
         detail = outcome(record)
     print(f"[{record.status:>7}] {record.name:<40} {detail}  ({record.wall_s:.1f} s)", flush=True)
