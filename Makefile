@@ -54,4 +54,4 @@ format: $(STAMP)  ## ruff fix and format
 	$(VENV)/bin/ruff format .
 
 clean:  ## remove outputs and the local MLflow store (keeps .venv)
-	rm -rf outputs multirun mlflow.db
+	rm -rf outputs multirun mlflow.db mlflow-server.db mlartifacts
