@@ -8,6 +8,7 @@
 # weights on the bundled digits set.
 #
 # Usage: bash scripts/gpu_grid.sh scaleout <seconds>   the scale-out pair first, the grid beside it
+#        bash scripts/gpu_grid.sh scaleout_quiet       the scale-out pair alone, one after the other
 #        bash scripts/gpu_grid.sh grid <seconds>       the grid alone (resume=true: continues)
 # Everything lands under /tmp (kept while the machine stays warm) and is copied to $OUT.
 set -uo pipefail
@@ -58,6 +59,10 @@ case $part in
     grid vision model=resnet,mobilenet "${random_synthetic[@]}" &
     grid bert model=bert "${random_synthetic[@]}" model.max_length=256 &
     sleep $((budget - SECONDS)) ;;
+  scaleout_quiet)
+    # The scale-out check with nothing beside it: sequentially on GPU 0, then spread over GPUs 0-1.
+    scale sequential_quiet 0
+    scale spread_quiet 0,1 ;;
   grid)
     grid digits model=fcn,cnn,lstm &
     grid vision model=resnet,mobilenet "${random_synthetic[@]}" &
