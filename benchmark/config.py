@@ -121,7 +121,9 @@ def group_help() -> str:
     for group, usage in HELP_GROUPS.items():
         lines.append(f"{group}: {usage}")
         for path in sorted((conf_dir() / group).glob("*.yaml")):
-            comments = [line.lstrip("# ").strip() for line in path.read_text().splitlines() if line.startswith("#")]
+            comments = [
+                line.lstrip("# ").strip() for line in path.read_text().splitlines() if line.startswith("#")
+            ]
             about = next((c for c in comments if c and not c.startswith("@package")), "")
             lines.append(f"  {path.stem:<20} {textwrap.shorten(about, 100, placeholder=' ...')}")
         lines.append("")
