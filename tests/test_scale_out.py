@@ -115,3 +115,27 @@ def test_core_shares_are_disjoint_and_cover_equal_counts():
     flat = [core for share in shares for core in share]
     assert len(flat) == len(set(flat))
     assert len({len(share) for share in shares}) == 1
+
+
+def launcher_config(*overrides: str):
+    from hydra import compose, initialize_config_dir
+
+    from benchmark.config import conf_dir, register_configs
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        return compose("config", overrides=list(overrides), return_hydra_config=True).hydra.launcher
+
+
+def test_gpus_launcher_runs_one_job_per_visible_gpu(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2")
+    launcher = launcher_config("hydra/launcher=gpus")
+    assert launcher._target_.endswith("JoblibLauncher")
+    assert (launcher.n_jobs, launcher.batch_size) == (3, "1")
+
+
+def test_slurm_launcher_asks_one_gpu_per_cell():
+    launcher = launcher_config("hydra/launcher=slurm", "hydra.launcher.partition=gpu")
+    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert (launcher.gpus_per_node, launcher.tasks_per_node, launcher.partition) == (1, 1, "gpu")
+    assert launcher.array_parallelism == 16
