@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark.config import conf_dir
@@ -88,19 +89,17 @@ class LiveStatus:
             sys.stdout.flush()
 
 
+@dataclass
 class PhaseProgress:
     """In the worker: `tick(n)` writes "<phase> n/total <unit>" to the phase file, at most twice
     a second, so a long loop shows how far it has got without slowing down."""
 
-    def __init__(self, phase_file: Path, phase: str, total: int | None, unit: str, every_s: float = 0.5):
-        self.phase_file, self.phase, self.total, self.unit, self.every_s = (
-            phase_file,
-            phase,
-            total,
-            unit,
-            every_s,
-        )
-        self.last = 0.0
+    phase_file: Path
+    phase: str
+    total: int | None
+    unit: str
+    every_s: float = 0.5
+    last: float = 0.0
 
     def tick(self, done: int) -> None:
         now = time.monotonic()
