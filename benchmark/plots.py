@@ -32,6 +32,25 @@ def baseline(ok: pd.DataFrame) -> pd.DataFrame:
     return base[~base.index.duplicated(keep="last")]  # cells that differ only in e.g. seed: one baseline
 
 
+MARKERS = "os^Dv<>pPX*h"
+
+
+def rows_by_style(ok: pd.DataFrame):
+    """(row, its cells, line style): a colour of 20 and a marker of 11 per row, so a study's
+    dozen-plus rows stay apart (matplotlib's default cycle repeats after 10 colours)."""
+    palette = plt.get_cmap("tab20").colors
+    for index, (row, cells) in enumerate(ok.groupby("row")):
+        yield (
+            row,
+            cells,
+            {"color": palette[index % 20], "marker": MARKERS[index % len(MARKERS)], "label": row},
+        )
+
+
+def legend_beside(ax) -> None:
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+
+
 def batch_size_axis(ax, ok: pd.DataFrame) -> None:
     """Ticks at the batch sizes swept, labelled plainly (no 2x10^0 minor labels of a log axis)."""
     from matplotlib.ticker import NullLocator
@@ -43,12 +62,12 @@ def batch_size_axis(ax, ok: pd.DataFrame) -> None:
 
 def latency_figure(ok: pd.DataFrame, model: str) -> bytes:
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    for row, cells in ok.groupby("row"):
-        ax.plot(cells["batch_size"], cells["latency_ms_per_sample"], marker="o", label=row)
+    for _, cells, style in rows_by_style(ok):
+        ax.plot(cells["batch_size"], cells["latency_ms_per_sample"], **style)
     ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="ms / sample (log)",
            title=f"{model}: latency per sample")  # fmt: skip
     batch_size_axis(ax, ok)
-    ax.legend(fontsize=7, loc="best")
+    legend_beside(ax)
     ax.grid(True, which="both", alpha=0.3)
     return png(fig)
 
@@ -61,13 +80,13 @@ def speedup_figure(ok: pd.DataFrame, model: str) -> bytes | None:
         subset=["base_ms"]
     )
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    for row, cells in ok.groupby("row"):
-        ax.plot(cells["batch_size"], cells["base_ms"] / cells["latency_ms_per_sample"], marker="o", label=row)
+    for _, cells, style in rows_by_style(ok):
+        ax.plot(cells["batch_size"], cells["base_ms"] / cells["latency_ms_per_sample"], **style)
     ax.axhline(1.0, color="grey", linewidth=0.8)
     ax.set(xscale="log", xlabel="batch size", ylabel="speed-up (x)",
            title=f"{model}: speed-up over eager FP32 on the same device")  # fmt: skip
     batch_size_axis(ax, ok)
-    ax.legend(fontsize=7, loc="best")
+    legend_beside(ax)
     ax.grid(True, alpha=0.3)
     return png(fig)
 
