@@ -38,7 +38,8 @@ MARKERS = "os^Dv<>pPX*h"
 def rows_by_style(ok: pd.DataFrame):
     """(row, its cells, line style): a colour of 20 and a marker of 11 per row, so a study's
     dozen-plus rows stay apart (matplotlib's default cycle repeats after 10 colours)."""
-    palette = plt.get_cmap("tab20").colors
+    tab20 = plt.get_cmap("tab20").colors  # 10 hues, each dark then light: darks first
+    palette = tab20[0::2] + tab20[1::2]
     for index, (row, cells) in enumerate(ok.groupby("row")):
         yield (
             row,
