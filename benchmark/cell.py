@@ -38,8 +38,16 @@ def gpu_capability() -> float | None:
     try:
         import pynvml
 
+        from benchmark.placement import visible_gpus as visible_entries
+
         pynvml.nvmlInit()
-        major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(pynvml.nvmlDeviceGetHandleByIndex(0))
+        first = (visible_entries() or ["0"])[0]  # NVML numbers all GPUs; CUDA_VISIBLE_DEVICES may pick others
+        handle = (
+            pynvml.nvmlDeviceGetHandleByUUID(first)
+            if first.startswith("GPU-")
+            else pynvml.nvmlDeviceGetHandleByIndex(int(first))
+        )
+        major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(handle)
         return major + minor / 10
     except Exception:
         return None

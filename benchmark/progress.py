@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,10 +92,11 @@ class LiveStatus:
 
 @dataclass
 class PhaseProgress:
-    """In the worker: `tick(n)` writes "<phase> n/total <unit>" to the phase file, at most twice
-    a second, so a long loop shows how far it has got without slowing down."""
+    """In the worker: `tick(n)` reports "n/total unit" for `phase` through `report` (the worker's
+    set_phase), at most twice a second, so a long loop shows how far it has got without slowing
+    down."""
 
-    phase_file: Path
+    report: Callable[[str, str], None]
     phase: str
     total: int | None
     unit: str
@@ -107,4 +109,4 @@ class PhaseProgress:
             return
         self.last = now
         of = f"/{self.total}" if self.total else ""
-        self.phase_file.write_text(f"{self.phase} {done}{of} {self.unit}")
+        self.report(self.phase, f"{done}{of} {self.unit}")

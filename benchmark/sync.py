@@ -11,32 +11,31 @@ import argparse
 from pathlib import Path
 
 from benchmark.records import CellRecord
-from benchmark.tracking import CELL_KIND, Tracker, default_tracking_uri, log_with_retries, store_lock
+from benchmark.tracking import CELL_KIND, default_tracking_uri, log_with_retries, store_lock
 
 
-def logged_cells(tracker: Tracker) -> set[tuple[str, str]]:
+def logged_cells(tracking_uri: str) -> set[tuple[str, str]]:
     """(sweep id, cell id) of every cell run in the store, whatever its experiment."""
-    experiments = [e.experiment_id for e in tracker.client.search_experiments()]
-    runs = tracker.client.search_runs(
-        experiments, filter_string=f"tags.kind = '{CELL_KIND}'", max_results=50000
-    )
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(experiments, filter_string=f"tags.kind = '{CELL_KIND}'", max_results=50000)
     return {(run.data.tags.get("sweep_id", ""), run.data.tags.get("cell_id", "")) for run in runs}
 
 
 def sync(folders: list[Path], tracking_uri: str, experiment: str | None = None) -> tuple[int, int]:
     """Returns (uploaded, already there). Each record goes to `experiment`, else to the one its
     sweep would have logged it to."""
+    with store_lock(tracking_uri):
+        present = logged_cells(tracking_uri)
     uploaded = already = 0
-    present = None
     for path in sorted(p for folder in folders for p in Path(folder).rglob("record.json")):
         record = CellRecord.load(path)
-        target = experiment or record.config.get("experiment") or "benchmark"
-        if present is None:
-            with store_lock(tracking_uri):
-                present = logged_cells(Tracker(tracking_uri, target))
         if (record.sweep_id, record.cell_id) in present:
             already += 1
             continue
+        target = experiment or record.config.get("experiment") or "benchmark"
         log_with_retries(record, path, tracking_uri, target)
         present.add((record.sweep_id, record.cell_id))
         uploaded += 1

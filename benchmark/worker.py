@@ -12,6 +12,7 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +119,6 @@ def prepare(cfg: DictConfig, workdir: Path, on_phase=lambda phase, detail="": No
     t0 = time.perf_counter()
     artifact = build_artifact(cfg, ctx)
     metrics["build_s"] = time.perf_counter() - t0
-    environment.pin_tf32(cfg.tf32)
     if "export_s" in artifact.facts:
         metrics["export_s"] = artifact.facts.pop("export_s")
     del ctx, model  # the artifact keeps what it needs; the FP32 module may be gone (ONNX)
@@ -130,8 +130,11 @@ def prepare(cfg: DictConfig, workdir: Path, on_phase=lambda phase, detail="": No
 
 def calibration_inputs(train_batches, on_phase):
     """The train split's inputs for INT8 calibration, counted in the phase file as they go."""
+    from benchmark.progress import PhaseProgress
+
+    progress = PhaseProgress(on_phase, "build", None, "calibration batches")
     for done, batch in enumerate(train_batches, 1):
-        on_phase("build", f"calibration {done} batches")
+        progress.tick(done)
         yield batch.inputs
 
 
@@ -158,9 +161,7 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
     from benchmark.measure.memory import host_peak_rss_mb
     from benchmark.progress import PhaseProgress
 
-    p = prepare(
-        cfg, job_dir / "artifact", on_phase=lambda phase, detail="": set_phase(job_dir, phase, detail)
-    )
+    p = prepare(cfg, job_dir / "artifact", on_phase=partial(set_phase, job_dir))
     artifact, sync, metrics, device = p.artifact, p.sync, p.metrics, p.device
 
     set_phase(job_dir, "eval")
@@ -171,9 +172,12 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
         artifact.run(*timing_inputs)
         sync()
         metrics["first_call_ms"] = (time.perf_counter() - t0) * 1e3
+        # a backend's library may flip TF32 while it builds or compiles lazily on this first call
+        # (torchao int8 did): the scored and timed calls run as configured
+        environment.pin_tf32(cfg.tf32)
 
         quality = p.meter
-        progress = PhaseProgress(job_dir / "phase", "eval", len(p.eval_batches), "batches")
+        progress = PhaseProgress(partial(set_phase, job_dir), "eval", len(p.eval_batches), "batches")
         for done, (batch, reference) in enumerate(zip(p.eval_batches, p.references, strict=True), 1):
             quality.update(artifact.run(*p.inputs(batch)), reference, batch)
             progress.tick(done)

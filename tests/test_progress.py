@@ -38,11 +38,14 @@ def test_sweep_bar_counts_finished_jobs_from_any_process(tmp_path):
 
 
 def test_phase_file_says_how_far_a_loop_has_got(tmp_path):
-    phase_file = tmp_path / "phase"
-    progress = PhaseProgress(phase_file, "eval", total=64, unit="batches", every_s=0)
+    from functools import partial
+
+    from benchmark.worker import set_phase
+
+    phase_file, report = tmp_path / "phase", partial(set_phase, tmp_path)
+    progress = PhaseProgress(report, "eval", total=64, unit="batches", every_s=0)
     progress.tick(12)
     assert phase_file.read_text() == "eval 12/64 batches"
-    PhaseProgress(phase_file, "eval", total=64, unit="batches", every_s=3600).tick(
-        64
-    )  # the last tick always shows
+    last = PhaseProgress(report, "eval", total=64, unit="batches", every_s=3600)
+    last.tick(64)  # the last tick always shows
     assert phase_file.read_text() == "eval 64/64 batches"

@@ -55,7 +55,7 @@ def configure_runtime(threads: int | None, tf32: bool, seed: int) -> int:
 
 
 def pin_tf32(tf32: bool) -> None:
-    """Also called again after the build: a backend's library may flip it (torchao int8 did)."""
+    """Also called again after the artifact's first call: a backend's library may flip it."""
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
 

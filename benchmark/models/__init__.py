@@ -64,6 +64,7 @@ def known_families() -> list[str]:
 
 
 def load_model(model_cfg: DictConfig, splits: Splits, cache_dir: Path) -> LoadedModel:
-    if model_cfg.family not in known_families():
-        raise ValueError(f"unknown model family {model_cfg.family!r}; known: {', '.join(sorted(FAMILIES))}")
+    known = known_families()
+    if model_cfg.family not in known:
+        raise ValueError(f"unknown model family {model_cfg.family!r}; known: {', '.join(known)}")
     return FAMILIES[model_cfg.family](model_cfg, splits, cache_dir)
