@@ -1,6 +1,6 @@
 """Where a cell's worker runs when the launcher runs several cells at once on one host
-(`hydra/launcher=gpus` or `hydra/launcher=cpus`): alone on one GPU, or pinned to its own share
-of the cores, so that side-by-side cells never disturb each other's timings. A file lock per
+(`hydra/launcher=gpus` or `hydra/launcher=cpus`): alone on one GPU with its own share of the
+cores, or pinned to its own share of the cores, so that side-by-side cells never disturb each other's timings. A file lock per
 GPU (or core share) in the host's temp folder holds the place for the cell's life, so two
 sweeps on one host take turns too. Cluster jobs (submitit_slurm) are placed by the scheduler."""
 
@@ -33,11 +33,12 @@ class Placement:
         return env
 
     def describe(self) -> str:
-        if self.gpu is not None:
-            return f"gpu {self.gpu}"
-        if not self.cores:
-            return "whole host"
-        return f"core {self.cores[0]}" if len(self.cores) == 1 else f"cores {self.cores[0]}-{self.cores[-1]}"
+        where = [f"gpu {self.gpu}"] if self.gpu is not None else []
+        if len(self.cores) == 1:
+            where.append(f"core {self.cores[0]}")
+        elif self.cores:
+            where.append(f"cores {self.cores[0]}-{self.cores[-1]}")
+        return ", ".join(where) or "whole host"
 
 
 def host_share() -> int | None:
@@ -74,10 +75,22 @@ def gpu_count() -> int:
 
 
 def core_shares(concurrent: int) -> list[tuple[int, ...]]:
-    """This process's cores cut into `concurrent` equal, disjoint shares (left-over cores idle)."""
+    """This process's cores cut into `concurrent` equal, disjoint shares (left-over cores idle).
+    Contiguous, so on the usual host (cores numbered socket by socket, GPUs 0..n/2-1 on the
+    first socket) a GPU's share tends to sit on its own socket."""
     cores = sorted(os.sched_getaffinity(0))
     per_cell = max(1, len(cores) // concurrent)
     return [tuple(cores[i * per_cell : (i + 1) * per_cell]) for i in range(min(concurrent, len(cores)))]
+
+
+def gpu_places(gpus: list[str]) -> list[Placement]:
+    """One place per GPU, each with its own share of the cores: a launch-bound cell (eager at
+    batch 1 spends its time in one Python thread) slowed by 20-80% when the cell beside it ran
+    its own 64 threads or compiled on every core (docs/results/gpu-h100x4/scaleout.md). GPU i
+    takes share i whatever sweep asks, so sweeps sharing the host agree on the cores too."""
+    if not gpus:
+        return [Placement()]
+    return [Placement(gpu=gpu, cores=cores) for gpu, cores in zip(gpus, core_shares(len(gpus)))]
 
 
 @contextlib.contextmanager
@@ -88,7 +101,7 @@ def placement_for(device: str, share: int | None) -> Iterator[Placement]:
         yield Placement()
         return
     if device == "cuda":
-        places = [Placement(gpu=gpu) for gpu in visible_gpus()] or [Placement()]
+        places = gpu_places(visible_gpus())
     else:
         places = [Placement(cores=cores) for cores in core_shares(share)]
     with _first_free(places) as place:

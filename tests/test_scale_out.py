@@ -102,8 +102,13 @@ def test_cpu_cells_side_by_side_get_disjoint_cores(server, tmp_path):
 def test_each_concurrent_cell_sees_one_gpu_of_its_own(monkeypatch, tmp_path):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
     monkeypatch.setattr("benchmark.placement.SLOTS_DIR", tmp_path)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)))
     with placement_for("cuda", 2) as first, placement_for("cuda", 2) as second:
-        assert (first.env(), second.env()) == ({"CUDA_VISIBLE_DEVICES": "3"}, {"CUDA_VISIBLE_DEVICES": "5"})
+        assert (first.gpu, second.gpu) == ("3", "5")
+        # each GPU's cell gets its own cores too, so a neighbour's threads can't slow its launches
+        assert first.env() == {"CUDA_VISIBLE_DEVICES": "3", "BENCHMARK_CPU_CORES": "0,1,2,3"}
+        assert second.env() == {"CUDA_VISIBLE_DEVICES": "5", "BENCHMARK_CPU_CORES": "4,5,6,7"}
+        assert second.describe() == "gpu 5, cores 4-7"
     with placement_for("cuda", 2) as again:  # released when its cell ended
         assert again.gpu == "3"
     with placement_for("cuda", None) as alone:  # the sequential launcher: the host is the cell's
