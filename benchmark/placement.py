@@ -90,7 +90,10 @@ def gpu_places(gpus: list[str]) -> list[Placement]:
     takes share i whatever sweep asks, so sweeps sharing the host agree on the cores too."""
     if not gpus:
         return [Placement()]
-    return [Placement(gpu=gpu, cores=cores) for gpu, cores in zip(gpus, core_shares(len(gpus)))]
+    shares = core_shares(len(gpus))
+    if len(shares) < len(gpus):  # fewer cores than GPUs: no core to give each, every GPU still used
+        shares = [()] * len(gpus)
+    return [Placement(gpu=gpu, cores=cores) for gpu, cores in zip(gpus, shares, strict=True)]
 
 
 @contextlib.contextmanager

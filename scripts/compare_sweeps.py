@@ -30,7 +30,9 @@ def main(sequential_dir: str, spread_dir: str) -> None:
     print(f"Spread ({len(gpus)} GPUs, one cell per GPU): {spread_wall:.0f} s for {len(spread)} cells")
     print(f"Spread / sequential wall time: {spread_wall / sequential_wall:.0%}\n")
     # The median batch beside the mean: a few slow iterations (host noise) move the mean alone.
-    print("| cell | sequential ms/sample | spread ms/sample | difference | median batch ms, seq / spread | difference | spread on |")
+    print(
+        "| cell | sequential ms/sample | spread ms/sample | difference | median batch ms, seq / spread | difference | spread on |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name in sorted(sequential):
         one, other = sequential[name], spread.get(name)
@@ -40,7 +42,10 @@ def main(sequential_dir: str, spread_dir: str) -> None:
         a, b = (r["metrics"]["latency_ms_per_sample"] for r in (one, other))
         p, q = (r["metrics"]["latency_p50_ms"] for r in (one, other))
         place = other["facts"].get("placement", "")
-        print(f"| {name} | {a:.4g} | {b:.4g} | {(b - a) / a:+.1%} | {p:.4g} / {q:.4g} | {(q - p) / p:+.1%} | {place} |")
+        print(
+            f"| {name} | {a:.4g} | {b:.4g} | {(b - a) / a:+.1%} | {p:.4g} / {q:.4g} | {(q - p) / p:+.1%} | {place} |"
+        )
+
 
 if __name__ == "__main__":
     main(*sys.argv[1:3])

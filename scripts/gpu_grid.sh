@@ -23,9 +23,9 @@ mkdir -p /tmp/logs
 earlier=docs/results/gpu-h100x4/records.tgz
 if [ ! -d /tmp/multirun ] && [ -f "$earlier" ]; then
   mkdir -p /tmp/multirun && tar xzf "$earlier" -C /tmp/multirun
-  # torchao cells the code has changed for since (<= 16-row int8 is now a declared skip; TF32 is
-  # re-pinned after the first call) are measured again: resume keeps whatever has a record.
-  grep -l '"backend": "torchao"' $(find /tmp/multirun -name record.json) | xargs grep -L '"status": "skipped"' | xargs -r rm -v
+  # torchao int8 cells the code has changed for since are measured again (resume keeps whatever
+  # has a record): Linear layers with <= 16 rows now stay bf16 instead of skipping the cell.
+  grep -l '"backend": "torchao"' $(find /tmp/multirun -name record.json) | xargs grep -l 'needs more than 16 rows' | xargs -r rm -v
 fi
 gpus=$(nvidia-smi --query-gpu=index --format=csv,noheader | paste -sd,)
 fast_timing=(timing.warmup_s=0.5 timing.min_s=1)

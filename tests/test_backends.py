@@ -112,3 +112,35 @@ def test_backend_options_are_checked():
 def test_gpu_only_backends_say_why_they_skip_here(backend, precision, trained, digits, tmp_path):
     with pytest.raises(UnsupportedCell, match="not installed|not importable|CUDA"):
         build(backend, trained["fcn"], "fcn", precision, digits, tmp_path)
+
+
+class PooledEncoder(nn.Module):
+    """BERT's shape in small: a Linear over every token, a pooler over the first token only,
+    and a head whose dims torchao cannot take."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Linear(32, 32)
+        self.pooler = nn.Linear(32, 32)
+        self.head = nn.Linear(32, 3)
+
+    def forward(self, x):
+        return self.head(self.pooler(self.encoder(x)[:, 0]))
+
+
+def test_torchao_int8_leaves_layers_with_few_rows_in_bf16():
+    from benchmark.backends.torchao import layer_filter, no_layer_reason, rows_per_linear
+
+    model = PooledEncoder()
+    for batch, tokens, expected in ((16, 8, {"encoder"}), (32, 8, {"encoder", "pooler"}), (2, 4, set())):
+        rows = rows_per_linear(model, (torch.randn(batch, tokens, 32),))
+        assert rows[model.encoder] == batch * tokens and rows[model.pooler] == batch
+        keep = layer_filter("int8", rows)
+        assert {name for name, m in model.named_children() if keep(m)} == expected
+    # fp8 has no row limit: every aligned layer, never the 3-class head
+    assert {name for name, m in model.named_children() if layer_filter("fp8", rows)(m)} == {
+        "encoder",
+        "pooler",
+    }
+    assert "16 rows or fewer" in no_layer_reason("int8", rows, 2)
+    assert not any(hook for m in model.modules() for hook in m._forward_pre_hooks.values())

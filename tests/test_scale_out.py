@@ -115,6 +115,13 @@ def test_each_concurrent_cell_sees_one_gpu_of_its_own(monkeypatch, tmp_path):
         assert alone == Placement() and alone.env() == {}
 
 
+def test_every_gpu_is_used_when_there_are_fewer_cores_than_gpus(monkeypatch):
+    from benchmark.placement import gpu_places
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0})
+    assert gpu_places(["0", "1"]) == [Placement(gpu="0"), Placement(gpu="1")]
+
+
 def test_core_shares_are_disjoint_and_cover_equal_counts():
     shares = core_shares(2)
     flat = [core for share in shares for core in share]

@@ -13,12 +13,41 @@ from benchmark.backends.compile import compile_module
 from benchmark.backends.torch_common import COMPUTE_LAYERS, cast_inputs
 
 ALIGN = 16
+INT_MM_MIN_ROWS = 17  # torch._int_mm's CUDA kernel, which torchao's int8 matmuls run, wants > 16 rows
 
 
 def quantizable(module: nn.Module, _fqn: str = "") -> bool:
     return (
         isinstance(module, nn.Linear) and module.in_features % ALIGN == 0 and module.out_features % ALIGN == 0
     )
+
+
+@torch.no_grad()
+def rows_per_linear(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> dict[nn.Module, int]:
+    """How many rows each Linear layer multiplies for these inputs (one forward pass): BERT's
+    encoder sees batch x tokens, its pooler only one row per sample."""
+    rows: dict[nn.Module, int] = {}
+
+    def record(layer: nn.Module, args: tuple) -> None:
+        # a layer called more than once is as small as its smallest call
+        n = args[0].numel() // max(1, args[0].shape[-1])
+        rows[layer] = min(rows.get(layer, n), n)
+
+    hooks = [m.register_forward_pre_hook(record) for m in module.modules() if isinstance(m, nn.Linear)]
+    try:
+        module(*inputs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return rows
+
+
+def layer_filter(precision: str, rows: dict[nn.Module, int]):
+    """torchao's filter_fn: aligned Linear layers, and for int8 only those with enough rows; the
+    rest stay bf16 and are counted (`bf16_linear`, `int8_too_few_rows`)."""
+    if precision != "int8":
+        return quantizable
+    return lambda m, fqn="": quantizable(m) and rows.get(m, 0) >= INT_MM_MIN_ROWS
 
 
 def quant_config(precision: str):
@@ -45,25 +74,19 @@ class TorchAoBackend(Backend):
         if ctx.device.type != "cuda":
             raise UnsupportedCell("the torchao rows here are CUDA rows")
         module = ctx.model.to(torch.bfloat16)
-        config = quant_config(ctx.precision.name)
-        quantize_(module, config, filter_fn=quantizable)
+        inputs = cast_inputs(ctx.example, torch.bfloat16)
+        precision = ctx.precision.name
+        rows = rows_per_linear(module, inputs)
+        config = quant_config(precision)
+        quantize_(module, config, filter_fn=layer_filter(precision, rows))
         facts = self.count_layers(module)
         if facts["quantized_linear"] == 0:
-            raise UnsupportedCell(
-                f"no Linear layer with dims that are multiples of {ALIGN}: {ctx.precision.name} would be bf16"
+            raise UnsupportedCell(no_layer_reason(precision, rows, ctx.example[0].shape[0]))
+        if precision == "int8":
+            facts["int8_too_few_rows"] = sum(
+                1 for m, n in rows.items() if quantizable(m) and n < INT_MM_MIN_ROWS
             )
-        try:
-            compiled, compile_facts = compile_module(
-                module, cast_inputs(ctx.example, torch.bfloat16), self.compile_mode
-            )
-        except RuntimeError as exc:
-            if "needs to be greater than 16" not in str(exc):
-                raise
-            # int8 matmuls run torch._int_mm, whose CUDA kernel wants more than 16 rows
-            raise UnsupportedCell(
-                f"torchao int8 needs more than 16 rows per matmul (torch._int_mm); "
-                f"batch {ctx.example[0].shape[0]} gives a Linear layer 16 or fewer"
-            ) from None
+        compiled, compile_facts = compile_module(module, inputs, self.compile_mode)
         facts.update(
             compile_facts,
             float_dtype="bfloat16",
@@ -86,3 +109,12 @@ class TorchAoBackend(Backend):
             "bf16_linear": len(linears) - quantized,
             "bf16_other_compute_layers": others,
         }
+
+
+def no_layer_reason(precision: str, rows: dict[nn.Module, int], batch: int) -> str:
+    if precision == "int8" and any(quantizable(m) for m in rows):
+        return (
+            f"torchao int8 needs more than 16 rows per matmul (torch._int_mm); at batch {batch} "
+            f"every Linear layer with dims that are multiples of {ALIGN} gets 16 rows or fewer"
+        )
+    return f"no Linear layer with dims that are multiples of {ALIGN}: {precision} would be bf16"
