@@ -60,6 +60,7 @@ def run_cell(
         return CellRecord.load(done[record.cell_id])
     if record.status == "ok":
         with placement_for(record.device, host_share()) as place:
+            record.queued_s = time.perf_counter() - started
             measure_in_child(OmegaConf.create(resolved), job_dir, record, place)
     record.wall_s = time.perf_counter() - started
     record.save(job_dir / "record.json")

@@ -30,6 +30,7 @@ class CellRecord:
     config: dict[str, Any] = field(default_factory=dict)  # the resolved config of the cell
     job_dir: str = ""
     wall_s: float = 0.0
+    queued_s: float = 0.0  # part of wall_s spent waiting for a free GPU or core share
     cell_id: str = ""  # same config and code version -> same id, across sweeps
 
     @property

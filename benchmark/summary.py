@@ -54,4 +54,7 @@ def print_cell_line(record: CellRecord) -> None:
             detail += f"  VRAM {m['peak_vram_mb']:.0f} MB"
     else:
         detail = outcome(record)
-    print(f"[{record.status:>7}] {record.name:<40} {detail}  ({record.wall_s:.1f} s)", flush=True)
+    took = f"{record.wall_s:.1f} s"
+    if record.queued_s >= 1:  # side-by-side launchers: the cell waited for its GPU or cores
+        took += f", {record.queued_s:.0f} s of it waiting for a free {'GPU' if record.device == 'cuda' else 'core share'}"
+    print(f"[{record.status:>7}] {record.name:<40} {detail}  ({took})", flush=True)

@@ -49,3 +49,16 @@ def test_phase_file_says_how_far_a_loop_has_got(tmp_path):
     last = PhaseProgress(report, "eval", total=64, unit="batches", every_s=3600)
     last.tick(64)  # the last tick always shows
     assert phase_file.read_text() == "eval 64/64 batches"
+
+
+def test_cell_line_tells_the_wait_for_a_gpu_apart(capsys):
+    from benchmark.records import CellRecord
+    from benchmark.summary import print_cell_line
+
+    record = CellRecord("s", "fcn", "eager", "fp32", 1, "cuda", status="skipped", message="x")
+    record.wall_s, record.queued_s = 58.7, 40.2
+    print_cell_line(record)
+    assert "(58.7 s, 40 s of it waiting for a free GPU)" in capsys.readouterr().out
+    record.queued_s = 0.3  # no wait worth telling
+    print_cell_line(record)
+    assert capsys.readouterr().out.rstrip().endswith("(58.7 s)")

@@ -93,6 +93,7 @@ def test_cpu_cells_side_by_side_get_disjoint_cores(server, tmp_path):
     for record in records:
         threads = record["environment"]["torch_threads"]
         assert record["environment"]["cpu_count"] == threads == len(shares[0])  # pinned, not oversubscribed
+        assert 0 <= record["queued_s"] < record["wall_s"]  # the wait for a share is told apart
     if len(shares) == 2:  # two cores or more: each cell had its own
         assert len({r["facts"]["placement"] for r in records}) == 2
     parents, cells = runs_of(server.uri, sweep_dir)
