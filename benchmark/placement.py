@@ -1,8 +1,8 @@
 """Where a cell's worker runs when the launcher runs several cells at once on one host
-(`hydra/launcher=gpus` or `hydra/launcher=cpus`): alone on one GPU with its own share of the
-cores, or pinned to its own share of the cores, so that side-by-side cells never disturb each other's timings. A file lock per
-GPU (or core share) in the host's temp folder holds the place for the cell's life, so two
-sweeps on one host take turns too. Cluster jobs (submitit_slurm) are placed by the scheduler."""
+(`hydra/launcher=gpus` or `hydra/launcher=cpus`): alone on one GPU and that GPU's share of the
+cores, or pinned to its own share of the cores, so that side-by-side cells never disturb each
+other's timings. A file lock per GPU (or core share) in the host's temp folder holds the place
+for the cell's life, so two sweeps on one host take turns too. Cluster jobs (submitit_slurm) are placed by the scheduler."""
 
 from __future__ import annotations
 
