@@ -144,3 +144,26 @@ def test_torchao_int8_leaves_layers_with_few_rows_in_bf16():
     }
     assert "16 rows or fewer" in no_layer_reason("int8", rows, 2)
     assert not any(hook for m in model.modules() for hook in m._forward_pre_hooks.values())
+
+
+def test_torchao_quantizes_exactly_the_layers_the_filter_keeps():
+    pytest.importorskip("torchao")
+    from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
+
+    from benchmark.backends.torchao import TorchAoBackend, layer_filter, rows_per_linear
+
+    model = PooledEncoder().to(torch.bfloat16)
+    inputs = (torch.randn(16, 8, 32, dtype=torch.bfloat16),)
+    quantize_(
+        model,
+        Int8DynamicActivationInt8WeightConfig(),
+        filter_fn=layer_filter("int8", rows_per_linear(model, inputs)),
+    )
+    assert TorchAoBackend.count_layers(model) == {
+        "quantized_linear": 1,  # the encoder; the 16-row pooler and the 3-class head stay bf16
+        "bf16_linear": 2,
+        "bf16_other_compute_layers": 0,
+    }
+    assert type(model.encoder.weight).__name__ not in ("Parameter", "Tensor")
+    with torch.no_grad():
+        assert model(*inputs).shape == (16, 3)
