@@ -19,8 +19,9 @@ class BadInput(ValueError):
 
 
 @lru_cache(maxsize=1)
-def visible_gpus() -> int:
-    """GPUs NVML sees, without importing torch (the parent process stays light)."""
+def nvml_gpu_count() -> int:
+    """GPUs NVML sees (none if CUDA_VISIBLE_DEVICES hides them all), without importing torch
+    (the parent process stays light)."""
     if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
         return 0
     try:
@@ -38,10 +39,10 @@ def gpu_capability() -> float | None:
     try:
         import pynvml
 
-        from benchmark.placement import visible_gpus as visible_entries
+        from benchmark.placement import visible_gpus
 
         pynvml.nvmlInit()
-        first = (visible_entries() or ["0"])[0]  # NVML numbers all GPUs; CUDA_VISIBLE_DEVICES may pick others
+        first = (visible_gpus() or ["0"])[0]  # NVML numbers all GPUs; CUDA_VISIBLE_DEVICES may pick others
         handle = (
             pynvml.nvmlDeviceGetHandleByUUID(first)
             if first.startswith("GPU-")
@@ -57,8 +58,8 @@ def resolve_device(requested: str) -> str:
     if requested not in DEVICES:
         raise BadInput(f"device={requested!r} is not one of {', '.join(DEVICES)}")
     if requested == "auto":
-        return "cuda" if visible_gpus() else "cpu"
-    if requested == "cuda" and not visible_gpus():
+        return "cuda" if nvml_gpu_count() else "cpu"
+    if requested == "cuda" and not nvml_gpu_count():
         raise BadInput("device=cuda but no GPU is visible on this machine: use device=cpu (or device=auto)")
     return requested
 

@@ -58,8 +58,8 @@ def host_share() -> int | None:
 def visible_gpus() -> list[str]:
     """This host's GPUs as CUDA_VISIBLE_DEVICES entries: that variable's own list when set."""
     listed = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if listed is not None:
-        return [entry.strip() for entry in listed.split(",") if entry.strip()]
+    if listed is not None:  # "" and "-1" hide every GPU
+        return [entry.strip() for entry in listed.split(",") if entry.strip() and entry.strip() != "-1"]
     try:
         import pynvml
 
