@@ -1,6 +1,7 @@
 """The scale-out check: the same sweep run sequentially on one GPU and spread one cell per GPU.
-Prints a markdown table of each cell's ms/sample (the mean) and median batch time in both runs, and each sweep's wall time
-(first cell's start, from its record's time and wall_s, to the last record written).
+Prints a markdown table of each cell's ms/sample (the mean) and median batch time in both runs,
+and each sweep's wall time (first cell's start, from its record's time and wall_s, to the last
+record written).
 
 Usage: python scripts/compare_sweeps.py <sequential sweep dir> <spread sweep dir>"""
 
