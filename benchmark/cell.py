@@ -89,8 +89,9 @@ def check_input(cfg: DictConfig) -> None:
             raise BadInput("fault injection is for tests only: set BENCHMARK_ALLOW_FAULTS=1 to use it")
 
 
-def unsupported_reason(cfg: DictConfig, device: str) -> str | None:
-    """Why the backend cannot run this cell, as declared in its YAML; None if it can."""
+def declared_unsupported_reason(cfg: DictConfig, device: str) -> str | None:
+    """Why the backend or model YAML says this cell cannot run, whatever the machine; None if
+    nothing there rules it out."""
     backend, precision, model = cfg.backend, cfg.precision.name, cfg.model.name
     if model in backend.unsupported_models:
         return backend.unsupported_models[model]
@@ -101,6 +102,16 @@ def unsupported_reason(cfg: DictConfig, device: str) -> str | None:
     if precision not in backend.precisions[device]:
         allowed = ", ".join(backend.precisions[device])
         return f"{backend.name} on {device} runs {allowed}, not {precision}"
+    return None
+
+
+def unsupported_reason(cfg: DictConfig, device: str) -> str | None:
+    """Why this cell cannot run here: declared in the YAML, a package this machine lacks, or a
+    GPU too old for the precision; None if it can."""
+    declared = declared_unsupported_reason(cfg, device)
+    if declared:
+        return declared
+    backend, precision = cfg.backend, cfg.precision.name
     for module, how in backend.requires.items():
         if importlib.util.find_spec(module) is None:  # found without importing it: the parent stays light
             return f"{module} is not installed here: {how}"

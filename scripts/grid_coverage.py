@@ -1,0 +1,164 @@
+"""Which cells of the study grid (conf/sweep/study.yaml) on one device have a result, and where.
+
+Each cell of the grid is one of: declared unsupported by its backend or model YAML (known without
+running, the same reason the sweep would record), measured, skipped at run time (a reason the
+machine or the model gave), failed (crashed, timed out, out of memory), or not recorded in any
+of the folders given. Prints markdown: a table per model and the cells not recorded anywhere.
+
+    python scripts/grid_coverage.py h200=docs/results/gpu-h200/records \\
+        h100=docs/results/gpu-h100/records h100x4=docs/results/gpu-h100x4/records.tgz
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tarfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from itertools import product
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmark.cell import declared_unsupported_reason  # noqa: E402
+from benchmark.config import conf_dir, register_configs  # noqa: E402
+
+FAILED = ("crashed", "error", "timeout", "oom")
+
+
+@dataclass(frozen=True)
+class Cell:
+    model: str  # the config group's choice (resnet), not the record's model name (resnet18)
+    backend: str
+    precision: str
+    batch_size: int
+
+
+@dataclass
+class Coverage:
+    declared: dict[Cell, str] = field(default_factory=dict)  # cell -> the YAML's reason
+    results: dict[Cell, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))  # folder -> status
+
+
+def study_grid() -> dict[str, list[str]]:
+    params = OmegaConf.load(conf_dir() / "sweep" / "study.yaml").hydra.sweeper.params
+    grid = {key: [v.strip() for v in str(value).split(",")] for key, value in params.items()}
+    if grid["backend"] == ["glob(*)"]:
+        grid["backend"] = sorted(p.stem for p in (conf_dir() / "backend").glob("*.yaml"))
+    return grid
+
+
+def record_texts(root: Path):
+    """Every record.json under a folder or inside a .tgz of one."""
+    if root.is_dir():
+        for path in sorted(root.rglob("record.json")):
+            yield path.read_text()
+        return
+    with tarfile.open(root) as archive:
+        for member in archive.getmembers():
+            if member.name.endswith("/record.json"):
+                yield archive.extractfile(member).read().decode()
+
+
+def group_configs(grid: dict[str, list[str]]) -> dict[str, dict[str, object]]:
+    """Each model, backend and precision config of the grid, composed once (not once a cell)."""
+    register_configs()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        return {
+            group: {
+                choice: compose("config", overrides=[f"{group}={choice}"])[group] for choice in grid[group]
+            }
+            for group in ("model", "backend", "precision")
+        }
+
+
+def coverage(folders: dict[str, Path], device: str) -> tuple[dict[str, list[Cell]], Coverage]:
+    grid, found = study_grid(), Coverage()
+    configs = group_configs(grid)
+    cells_by_model = {}
+    for model, model_cfg in configs["model"].items():
+        cells_by_model[model] = []
+        for (backend, backend_cfg), (precision, precision_cfg) in product(
+            configs["backend"].items(), configs["precision"].items()
+        ):
+            cfg = OmegaConf.create({"model": model_cfg, "backend": backend_cfg, "precision": precision_cfg})
+            reason = declared_unsupported_reason(cfg, device)
+            for batch_size in grid["batch_size"]:
+                cell = Cell(model, backend, precision, int(batch_size))
+                cells_by_model[model].append(cell)
+                if reason:
+                    found.declared[cell] = reason
+    record_names = {model: model_cfg.name for model, model_cfg in configs["model"].items()}
+    by_record_name = {name: model for model, name in record_names.items()}
+    for label, root in folders.items():
+        for text in record_texts(root):
+            record = json.loads(text)
+            if record.get("device") != device or record["model"] not in by_record_name:
+                continue
+            cell = Cell(
+                by_record_name[record["model"]], record["backend"], record["precision"], record["batch_size"]
+            )
+            earlier = found.results[cell].get(label)
+            if earlier != "ok":  # a cell measured in a folder stays measured there, whatever else ran
+                found.results[cell][label] = record["status"]
+    return cells_by_model, found
+
+
+def outcome(cell: Cell, found: Coverage) -> str:
+    if cell in found.declared:
+        return "declared unsupported"
+    statuses = set(found.results.get(cell, {}).values())
+    if "ok" in statuses:
+        return "measured"
+    if statuses & set(FAILED):
+        return "failed"
+    if "skipped" in statuses:
+        return "skipped at run time"
+    return "not recorded"
+
+
+def grouped(cells: list[Cell]) -> list[str]:
+    """`compile fp16: bs 16, 32` lines, one per backend and precision."""
+    sizes = defaultdict(list)
+    for cell in cells:
+        sizes[(cell.backend, cell.precision)].append(str(cell.batch_size))
+    return [f"{backend} {precision}: bs {', '.join(batch)}" for (backend, precision), batch in sizes.items()]
+
+
+def main(arguments: list[str]) -> None:
+    device = "cuda"
+    folders = {}
+    for argument in arguments:
+        label, _, path = argument.partition("=")
+        if not path or not Path(path).exists():
+            raise SystemExit(f"{argument!r}: give each folder as LABEL=PATH to a records folder or .tgz")
+        folders[label] = Path(path)
+    cells_by_model, found = coverage(folders, device)
+    kinds = ["declared unsupported", "measured", "skipped at run time", "failed", "not recorded"]
+    print(f"Study grid on {device}: {', '.join(f'{label} = {path}' for label, path in folders.items())}\n")
+    print(f"| model | cells | {' | '.join(kinds)} | measured in |")
+    print(f"|---|---|{'---|' * len(kinds)}---|")
+    missing = {}
+    for model, cells in cells_by_model.items():
+        counts = {kind: 0 for kind in kinds}
+        measured_in = defaultdict(int)
+        for cell in cells:
+            counts[outcome(cell, found)] += 1
+            for label, status in found.results.get(cell, {}).items():
+                measured_in[label] += status == "ok"
+        missing[model] = [cell for cell in cells if outcome(cell, found) == "not recorded"]
+        where = ", ".join(f"{label} {n}" for label, n in measured_in.items() if n)
+        print(f"| {model} | {len(cells)} | {' | '.join(str(counts[k]) for k in kinds)} | {where} |")
+    for model, cells in missing.items():
+        if cells:
+            print(f"\n{model}, not recorded in any folder:\n")
+            print("\n".join(f"- {line}" for line in grouped(cells)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

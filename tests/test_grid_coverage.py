@@ -1,0 +1,72 @@
+"""scripts/grid_coverage.py: each study cell counted once, from folders and .tgz archives alike."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+from conftest import ROOT
+
+
+def write_record(
+    folder: Path, model: str, backend: str, precision: str, batch_size: int, status: str
+) -> None:
+    cell_dir = folder / f"{model}_{backend}_{precision}_bs{batch_size}"
+    cell_dir.mkdir(parents=True)
+    record = dict(model=model, backend=backend, precision=precision, batch_size=batch_size, device="cuda")
+    (cell_dir / "record.json").write_text(json.dumps({**record, "status": status}))
+
+
+def test_grid_coverage_counts_each_cell_by_its_best_outcome(tmp_path):
+    plain = tmp_path / "plain"
+    write_record(plain, "cnn", "eager", "fp32", 1, "ok")
+    write_record(plain / "rerun", "cnn", "eager", "fp32", 1, "crashed")  # measured elsewhere: stays measured
+    write_record(plain, "cnn", "torchscript", "fp16", 16, "crashed")
+    write_record(plain, "cnn", "eager", "fp16", 1, "ok")
+    write_record(plain, "cnn", "eager", "int8", 1, "skipped")  # declared in YAML: counted as declared
+    packed = tmp_path / "packed"
+    write_record(packed, "lstm", "onnxruntime", "fp32", 64, "skipped")
+    write_record(packed, "cnn", "eager", "fp16", 1, "ok")  # the same cell in a second folder
+    with tarfile.open(tmp_path / "packed.tgz", "w:gz") as archive:
+        archive.add(packed, arcname="packed")
+
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "grid_coverage.py"),
+            f"a={plain}",
+            f"b={tmp_path / 'packed.tgz'}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    rows = {
+        line.split(" | ")[0].strip("| "): line.split(" | ")
+        for line in out.splitlines()
+        if line.startswith("| ")
+    }
+    # | model | cells | declared | measured | skipped at run time | failed | not recorded | measured in |
+    cells, declared, measured, skipped, failed, missing = (int(v) for v in rows["cnn"][1:7])
+    assert (measured, skipped, failed) == (2, 0, 1)
+    assert declared + measured + skipped + failed + missing == cells == 160
+    assert rows["cnn"][7].strip(" |") == "a 2, b 1"
+    assert [int(v) for v in rows["lstm"][3:6]] == [0, 1, 0]
+    cnn_missing = out.split("cnn, not recorded in any folder:")[1].split("lstm,")[0]
+    assert "- eager fp32: bs 16, 32, 64\n" in cnn_missing
+    assert "eager int8" not in cnn_missing  # declared unsupported, so not a gap
+    assert "- eager fp16: bs 16, 32, 64\n" in cnn_missing
+
+
+def test_grid_coverage_names_a_bad_folder_argument(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "grid_coverage.py"), str(tmp_path / "nowhere")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0
+    assert "LABEL=PATH" in done.stderr
