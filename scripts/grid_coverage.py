@@ -93,8 +93,8 @@ def coverage(folders: dict[str, Path], device: str) -> tuple[dict[str, list[Cell
                 cells_by_model[model].append(cell)
                 if reason:
                     found.declared[cell] = reason
-    record_names = {model: model_cfg.name for model, model_cfg in configs["model"].items()}
-    by_record_name = {name: model for model, name in record_names.items()}
+    # records name the model (resnet18), the grid its config (resnet)
+    by_record_name = {model_cfg.name: model for model, model_cfg in configs["model"].items()}
     for label, root in folders.items():
         for text in record_texts(root):
             record = json.loads(text)
@@ -132,6 +132,8 @@ def grouped(cells: list[Cell]) -> list[str]:
 
 def main(arguments: list[str]) -> None:
     device = "cuda"
+    if not arguments:
+        raise SystemExit(__doc__)
     folders = {}
     for argument in arguments:
         label, _, path = argument.partition("=")
