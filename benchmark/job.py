@@ -59,8 +59,9 @@ def run_cell(
     if done and record.cell_id in done:
         return CellRecord.load(done[record.cell_id])
     if record.status == "ok":
+        asked = time.perf_counter()
         with placement_for(record.device, host_share()) as place:
-            record.queued_s = time.perf_counter() - started
+            record.queued_s = time.perf_counter() - asked
             measure_in_child(OmegaConf.create(resolved), job_dir, record, place)
     record.wall_s = time.perf_counter() - started
     record.save(job_dir / "record.json")

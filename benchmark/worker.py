@@ -62,6 +62,7 @@ class Prepared:
     references: list
     artifact: Any
     metrics: dict[str, float]
+    tf32: bool
 
     @property
     def sync(self):
@@ -72,6 +73,19 @@ class Prepared:
 
     def inputs(self, batch) -> tuple:
         return on_device(batch.inputs, self.device, self.artifact.input_dtype)
+
+    def first_call(self, inputs: tuple) -> float:
+        """The artifact's first call, in ms (lazy compilers finish here). Then TF32 is set back to
+        the config's: a backend's library may flip it while it builds or compiles (torchao int8
+        did), and every scored or timed call, the harness's or a bare loop's, runs as configured."""
+        from benchmark.measure import environment
+
+        t0 = time.perf_counter()
+        self.artifact.run(*inputs)
+        self.sync()
+        elapsed_ms = (time.perf_counter() - t0) * 1e3
+        environment.pin_tf32(self.tf32)
+        return elapsed_ms
 
 
 def prepare(cfg: DictConfig, workdir: Path, on_phase=lambda phase, detail="": None) -> Prepared:
@@ -125,7 +139,7 @@ def prepare(cfg: DictConfig, workdir: Path, on_phase=lambda phase, detail="": No
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
-    return Prepared(device, splits, loaded, eval_batches, meter, references, artifact, metrics)
+    return Prepared(device, splits, loaded, eval_batches, meter, references, artifact, metrics, cfg.tf32)
 
 
 def calibration_inputs(train_batches, on_phase):
@@ -168,13 +182,7 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
     inject(cfg.fault)
     with torch.inference_mode():
         timing_inputs = p.inputs(p.eval_batches[0])
-        t0 = time.perf_counter()
-        artifact.run(*timing_inputs)
-        sync()
-        metrics["first_call_ms"] = (time.perf_counter() - t0) * 1e3
-        # a backend's library may flip TF32 while it builds or compiles lazily on this first call
-        # (torchao int8 did): the scored and timed calls run as configured
-        environment.pin_tf32(cfg.tf32)
+        metrics["first_call_ms"] = p.first_call(timing_inputs)
 
         quality = p.meter
         progress = PhaseProgress(partial(set_phase, job_dir), "eval", len(p.eval_batches), "batches")

@@ -41,7 +41,7 @@ class Cell:
 
 @dataclass
 class Coverage:
-    declared: dict[Cell, str] = field(default_factory=dict)  # cell -> the YAML's reason
+    declared: set[Cell] = field(default_factory=set)  # ruled out by the backend or model YAML
     results: dict[Cell, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))  # folder -> status
 
 
@@ -87,12 +87,12 @@ def coverage(folders: dict[str, Path], device: str) -> tuple[dict[str, list[Cell
             configs["backend"].items(), configs["precision"].items()
         ):
             cfg = OmegaConf.create({"model": model_cfg, "backend": backend_cfg, "precision": precision_cfg})
-            reason = declared_unsupported_reason(cfg, device)
+            declared = declared_unsupported_reason(cfg, device) is not None
             for batch_size in grid["batch_size"]:
                 cell = Cell(model, backend, precision, int(batch_size))
                 cells_by_model[model].append(cell)
-                if reason:
-                    found.declared[cell] = reason
+                if declared:
+                    found.declared.add(cell)
     # records name the model (resnet18), the grid its config (resnet)
     by_record_name = {model_cfg.name: model for model, model_cfg in configs["model"].items()}
     for label, root in folders.items():
