@@ -1,4 +1,5 @@
 # Every target installs what it needs into .venv first; `make run` and `make test` are the whole set-up.
+SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -10,7 +11,7 @@ STAMP := $(VENV)/.installed-$(EXTRAS)
 SWEEP_CPU := -m model=fcn,cnn,lstm 'backend=glob(*)' precision=fp32,int8 batch_size=1,16,64 device=cpu
 UI_PORT ?= 5000
 
-.PHONY: help install run test data sweep-cpu report ui server lint format clean
+.PHONY: help install run test test-gpu data sweep-cpu report ui server lint format clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,6 +29,13 @@ run: $(STAMP)  ## benchmark the default cell (CNN, eager, FP32, digits) and prin
 
 test: $(STAMP)  ## run the offline CPU test suite
 	$(PY) -m pytest -q
+
+# The GPU machine has no package index: there the image's python3 (with the wheels of
+# ../shared/device/README.md on PYTHONPATH) runs the suite instead of a fresh .venv.
+GPU_PY ?= $(if $(wildcard $(PY)),$(PY),python3)
+GPU_LOG ?= docs/results/test-gpu.log
+test-gpu:  ## the GPU suite (tests/gpu: every CUDA path), on a GPU machine; log with the card -> $(GPU_LOG)
+	set -o pipefail; BENCHMARK_GPU_TESTS=1 PYTHONPATH=$(CURDIR):$$PYTHONPATH $(GPU_PY) -m pytest tests/gpu -v -rA -p no:cacheprovider 2>&1 | tee $(GPU_LOG)
 
 data: $(STAMP)  ## fetch IMDB, the zoo's weights and (with Kaggle credentials) ImageNet-mini, for offline sweeps
 	$(PY) -m benchmark.data.fetch

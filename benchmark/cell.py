@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 from benchmark.config import DEVICES
 
-FAULTS = ("abort", "segfault", "raise", "hang", "oom", "host_oom")
+FAULTS = ("abort", "segfault", "raise", "hang", "oom", "host_oom", "ort_arena_256mb")
 
 
 class BadInput(ValueError):

@@ -70,6 +70,20 @@ class PhaseTimeouts:
     timing: float = 600.0  # warm-up and timed loop (timing.max_s bounds the loop itself)
 
 
+def _per_precision(fp: float, quantized: float) -> dict[str, float]:
+    return {"fp32": fp, "fp16": fp, "bf16": fp, "int8": quantized, "fp8": quantized}
+
+
+@dataclass
+class QualityGateConfig:
+    """A row below these is measured but `invalid`: never fastest, never a target (MLPerf's rule:
+    at least 99% of FP32 quality; a looser stated bound for int8 and fp8). Keys: precision names."""
+
+    min_top1_agreement: dict[str, float] = field(default_factory=lambda: _per_precision(0.99, 0.95))
+    min_f1_ratio: dict[str, float] = field(default_factory=lambda: _per_precision(0.99, 0.98))
+    max_rel_error: float = 0.5  # outputs this far from FP32's have collapsed (all zeros: 1.0)
+
+
 @dataclass
 class BenchmarkConfig:
     model: ModelConfig = MISSING
@@ -85,6 +99,7 @@ class BenchmarkConfig:
     tf32: bool = False
     timing: TimingConfig = field(default_factory=TimingConfig)
     timeout_s: PhaseTimeouts = field(default_factory=PhaseTimeouts)
+    quality_gate: QualityGateConfig = field(default_factory=QualityGateConfig)
     resume: bool = False  # a sweep re-run skips the cells its earlier run already recorded
     cache_dir: str = "outputs/cache"
     artifact_cache: bool = (

@@ -22,6 +22,32 @@ def exhaust_host_memory() -> None:
     torch.ones(2**31, dtype=torch.float32)  # 8 GiB
 
 
+ORT_ARENA_MB = 256
+_kept_alive: list = []  # what a fault allocates stays allocated through eval and timing
+
+
+def allocate_in_ort_arena(megabytes: int = ORT_ARENA_MB) -> None:
+    """A `megabytes` intermediate through ONNX Runtime's own CUDA arena (an Expand the session
+    keeps in its arena after the call), kept for the worker's life: NVML must see it in the
+    process's VRAM while torch's allocator figures must not."""
+    import numpy as np
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    elements = megabytes * 2**20 // 4
+    graph = helper.make_graph(
+        [helper.make_node("Expand", ["x", "shape"], ["big"]), helper.make_node("ReduceMax", ["big"], ["y"])],
+        "arena",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [])],
+        [helper.make_tensor("shape", TensorProto.INT64, [1], [elements])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CUDAExecutionProvider"])
+    session.run(None, {"x": np.ones(1, np.float32)})
+    _kept_alive.append(session)
+
+
 def inject(fault: str | None) -> None:
     """Called once, as the eval phase starts (the artifact is built)."""
     if fault is None:
@@ -38,6 +64,8 @@ def inject(fault: str | None) -> None:
             time.sleep(1)
     if fault == "host_oom":
         exhaust_host_memory()
+    if fault == "ort_arena_256mb":
+        allocate_in_ort_arena()
     if fault == "oom":
         import torch
 

@@ -105,6 +105,20 @@ def measure_in_child(cfg: DictConfig, job_dir: Path, record: CellRecord, place: 
     read_outcome(job_dir, record, child.returncode, overdue)
     record.facts["placement"] = place.describe()
     add_memory_peaks(record, sampler)
+    apply_quality_gate(record, cfg)
+
+
+def apply_quality_gate(record: CellRecord, cfg: DictConfig) -> None:
+    """A measured row whose quality fell below the gate becomes `invalid`, its figures kept."""
+    from benchmark.measure.quality import gate_failure
+
+    if record.status != "ok":
+        return
+    failure = gate_failure(record.metrics, record.precision, cfg.quality_gate)
+    record.facts["quality_gate"] = "fail" if failure else "pass"
+    if failure:
+        record.status, record.error_type = "invalid", "QualityGate"
+        record.message = f"failed its quality gate: {failure}"
 
 
 @dataclass
@@ -161,9 +175,10 @@ def read_outcome(job_dir: Path, record: CellRecord, returncode: int, overdue: Ov
         record.environment = result.get("environment", {})
         record.latencies_ms = result.get("latencies_ms", [])
         if result.get("labels"):
-            record.metrics.update(
-                classification_scores(result["predictions"], result["labels"], result["num_classes"])
-            )
+            labels, classes = result["labels"], result["num_classes"]
+            record.metrics.update(classification_scores(result["predictions"], labels, classes))
+            fp32 = classification_scores(result["reference_predictions"], labels, classes)
+            record.metrics["f1_macro_fp32"] = fp32["f1_macro"]  # the gate's yardstick
     elif returncode < 0:
         name = signal.Signals(-returncode).name
         record.status, record.error_type = "crashed", name
@@ -179,8 +194,10 @@ def read_outcome(job_dir: Path, record: CellRecord, returncode: int, overdue: Ov
 
 
 def add_memory_peaks(record: CellRecord, sampler: PhasePeakSampler) -> None:
-    """Headline peaks: the artifact scored and timed (eval and timing phases), not the FP32
-    reference pass or the build before them."""
+    """Headline peaks: the artifact scored and timed (eval and timing phases), not the build
+    before them or the FP32 reference pass after them. The VRAM peak is split into its parts:
+    the CUDA context, what the artifact holds before its first call (weights, engine, session),
+    and what running it adds (activations, workspaces, runtime arenas)."""
     if record.status != "ok":
         return
     peaks = {
@@ -189,3 +206,7 @@ def add_memory_peaks(record: CellRecord, sampler: PhasePeakSampler) -> None:
         "peak_vram_build_mb": sampler.peak("vram", "build"),
     }
     record.metrics.update({k: v for k, v in peaks.items() if v is not None})
+    m = record.metrics
+    if {"peak_vram_mb", "vram_loaded_mb", "cuda_context_mb"} <= m.keys():
+        m["vram_artifact_mb"] = m["vram_loaded_mb"] - m["cuda_context_mb"]
+        m["vram_running_mb"] = max(0.0, m["peak_vram_mb"] - m["vram_loaded_mb"])

@@ -8,8 +8,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-# How a cell can end. Only `ok` carries measurements.
-STATUSES = ("ok", "skipped", "error", "oom", "crashed", "timeout")
+# How a cell can end. `ok` and `invalid` carry measurements; `invalid` = measured, but its
+# quality fell below the quality gate (message: why), so its speed is no result.
+STATUSES = ("ok", "invalid", "skipped", "error", "oom", "crashed", "timeout")
 
 
 @dataclass
@@ -73,6 +74,8 @@ def status_label(status: str, error_type: str = "", message: str = "") -> str:
         return f"crashed ({error_type})" if error_type else "crashed"
     if status == "timeout":
         return "timeout"
+    if status == "invalid":
+        return f"invalid: {message}"
     if status == "error":
         return error_type or "error"
     return status

@@ -27,13 +27,21 @@ class Table:
     fmt: str
     not_applicable: str = "-"
     task: str | None = None  # shown only for models of this task (None: every model)
+    spread: str | None = None  # a column shown beside each value as "±x%"
 
     def applies(self, model_runs: pd.DataFrame) -> bool:
         return self.task is None or self.task == model_task(model_runs)
 
 
+INVALID_MARK = " ✗"  # measured, but below the quality gate: not a speed result
 TABLES = (
     Table("Inference time [ms/sample]", "latency_ms_per_sample", "{:.4f}"),
+    Table(
+        "Inference time, median batch [ms/sample] ± spread (CV of the timed batches)",
+        "median_ms_per_sample",
+        "{:.4f}",
+        spread="latency_cv",
+    ),
     Table("Peak VRAM [MB]", "peak_vram_mb", "{:.0f}"),
     Table("Peak RAM [MB]", "peak_rss_mb", "{:.0f}"),
     Table("F1 score", "f1_macro", "{:.4f}", not_applicable="n/a", task="classification"),
@@ -101,6 +109,7 @@ def load_records(folders: list[Path]) -> pd.DataFrame:
                 "error_type": record.error_type, "message": record.message, "sweep_id": record.sweep_id,
                 "cell_id": record.cell_id, "weights": record.facts.get("weights", ""),
                 "fact.dataset": record.facts.get("dataset", ""), "start_time": path.stat().st_mtime,
+                "fact.placement": record.facts.get("placement", ""),
                 **{f"env.{k}": str(v) for k, v in record.environment.items()}, **record.metrics,
             }
         )  # fmt: skip
@@ -109,13 +118,31 @@ def load_records(folders: list[Path]) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values("start_time").drop_duplicates("cell_id", keep="last")
 
 
+def with_spread(runs: pd.DataFrame) -> pd.DataFrame:
+    """Median batch time per sample and the timed batches' coefficient of variation."""
+    runs = runs.copy()
+    for column in ("latency_p50_ms", "latency_std_ms", "latency_mean_ms"):
+        if column not in runs:
+            runs[column] = float("nan")
+    runs["median_ms_per_sample"] = runs["latency_p50_ms"] / runs["batch_size"]
+    runs["latency_cv"] = runs["latency_std_ms"] / runs["latency_mean_ms"]
+    return runs
+
+
+def missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def cell_text(run: pd.Series, table: Table) -> str:
-    if run["status"] != "ok":
+    if run["status"] not in ("ok", "invalid"):
         return status_label(run["status"], run.get("error_type") or "", run.get("message") or "")
     value = run.get(table.metric)
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if missing(value):
         return table.not_applicable
-    return table.fmt.format(value)
+    text = table.fmt.format(value)
+    if table.spread and not missing(run.get(table.spread)):
+        text += f" ±{run[table.spread]:.0%}"
+    return text + (INVALID_MARK if run["status"] == "invalid" else "")
 
 
 def pivot(runs: pd.DataFrame, table: Table) -> pd.DataFrame:
@@ -162,6 +189,7 @@ def model_sections(runs: pd.DataFrame, with_figures: bool = True) -> list[ModelS
     from benchmark.plots import model_figures
 
     sections = []
+    runs = with_spread(runs)
     for model, model_runs in runs.groupby("model", sort=True):
         notes = []
         if model_runs.get("weights", pd.Series(dtype=str)).eq("random").any():
@@ -171,26 +199,48 @@ def model_sections(runs: pd.DataFrame, with_figures: bool = True) -> list[ModelS
             notes.append(
                 f"Not offered by the backend (declared in its YAML, no cell ran): {', '.join(not_offered)}."
             )
+        notes += quality_and_host_notes(model_runs)
         tables = [(t.title, pivot(model_runs, t)) for t in TABLES if t.applies(model_runs)]
         figures = model_figures(model_runs, model) if with_figures else {}
         sections.append(ModelSection(model, notes, findings(model_runs), tables, figures))
     return sections
 
 
+def quality_and_host_notes(model_runs: pd.DataFrame) -> list[str]:
+    """Rows that failed their quality gate (shown with ✗, never ranked), and rows measured by a
+    launcher that ran other cells on the same host at the same time."""
+    notes = []
+    invalid = model_runs[model_runs["status"] == "invalid"]
+    if not invalid.empty:
+        rows = "; ".join(
+            f"{r['backend']} {r['device']} {r['precision']} bs{r['batch_size']} "
+            f"({str(r.get('message') or '').removeprefix('failed its quality gate: ')})"
+            for _, r in invalid.sort_values(["backend", "precision", "batch_size"]).iterrows()
+        )
+        notes.append(
+            f"✗ = failed its quality gate (quality_gate in conf/config.yaml): measured, but no speed "
+            f"result; never ranked, plotted or counted toward a target. {rows}."
+        )
+    placement = model_runs.get("fact.placement", pd.Series(dtype=str)).fillna("")
+    shared = model_runs[~placement.isin(["", "whole host"]) & model_runs["status"].isin(["ok", "invalid"])]
+    if not shared.empty:
+        notes.append(
+            f"{len(shared)} of these cells ran beside other cells on the same host (a side-by-side "
+            "launcher; their own GPU and core share): launch-bound rows may read slower than alone."
+        )
+    return notes
+
+
 def findings(model_runs: pd.DataFrame) -> list[str]:
-    """The study's conclusions, read from the data: fastest row per batch size, smallest memory,
-    largest quality loss against FP32, and the rows that failed with why."""
+    """The study's conclusions, read from the data: fastest row per batch size (by median batch
+    time; rows within the spread of the fastest are named as ties, not ranked), smallest
+    memory, largest quality loss against FP32, and the rows that failed with why."""
     from benchmark.plots import baseline, measured, quality_loss
 
-    ok, lines = measured(model_runs), []
-    base = baseline(ok)["latency_ms_per_sample"] if not ok.empty else pd.Series(dtype=float)
+    ok, lines = measured(with_spread(model_runs)), []
+    base = baseline(ok)["median_ms_per_sample"] if not ok.empty else pd.Series(dtype=float)
     for batch_size, cells in ok.groupby("batch_size"):
-        best = cells.loc[cells["latency_ms_per_sample"].idxmin()]
-        line = f"Fastest at batch {batch_size}: {best['row']} ({best['latency_ms_per_sample']:.4g} ms/sample"
-        reference = base.get((best["device"], batch_size))
-        lines.append(
-            line + (f", {reference / best['latency_ms_per_sample']:.1f}x eager FP32)" if reference else ")")
-        )
+        lines.append(fastest_line(cells, batch_size, base.get((cells["device"].iloc[0], batch_size))))
     memory = "peak_vram_mb" if ok.get("peak_vram_mb", pd.Series(dtype=float)).notna().any() else "peak_rss_mb"
     if memory in ok and ok[memory].notna().any():
         least = ok.loc[ok[memory].idxmin()]
@@ -213,6 +263,24 @@ def findings(model_runs: pd.DataFrame) -> list[str]:
             f"{label} ({str(cell.get('message') or '')[:160]})"
         )
     return lines
+
+
+def fastest_line(cells: pd.DataFrame, batch_size: int, eager_fp32_ms: float | None) -> str:
+    """The fastest row by median, and the rows whose median lies within the spread (the larger
+    CV of the two) of it: those cannot be told apart from it by this measurement."""
+    cells = cells.dropna(subset=["median_ms_per_sample"]).sort_values("median_ms_per_sample")
+    best = cells.iloc[0]
+    best_ms, best_cv = best["median_ms_per_sample"], best.get("latency_cv")
+    best_cv = 0.0 if missing(best_cv) else best_cv
+    spread = cells["latency_cv"].fillna(0.0).clip(lower=best_cv)
+    ties = cells.iloc[1:][(cells["median_ms_per_sample"] <= best_ms * (1 + spread)).iloc[1:]]
+    line = f"Fastest at batch {batch_size}: {best['row']} ({best_ms:.4g} ms/sample median, ±{best_cv:.0%}"
+    line += f", {eager_fp32_ms / best_ms:.1f}x eager FP32)" if eager_fp32_ms else ")"
+    if not ties.empty:
+        line += "; within its spread, so not told apart: " + ", ".join(
+            f"{r['row']} ({r['median_ms_per_sample']:.4g})" for _, r in ties.iterrows()
+        )
+    return line
 
 
 ENVIRONMENT = (

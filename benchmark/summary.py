@@ -17,6 +17,9 @@ HEADLINE = (
     ("rel_error", "rel. error vs FP32", "{:.2e}"),
     ("peak_rss_mb", "peak RAM MB", "{:.0f}"),
     ("peak_vram_mb", "peak VRAM MB", "{:.0f}"),
+    ("cuda_context_mb", "  of it: CUDA context MB", "{:.0f}"),
+    ("vram_artifact_mb", "  of it: artifact before its first call MB", "{:.0f}"),
+    ("vram_running_mb", "  of it: added while running MB", "{:.0f}"),
     ("build_s", "build s", "{:.2f}"),
     ("first_call_ms", "first call ms", "{:.2f}"),
 )
@@ -34,9 +37,14 @@ def outcome(record: CellRecord) -> str:
     return label if record.status == "skipped" else f"{label}: {record.message}"
 
 
+def measured(record: CellRecord) -> bool:
+    """Its figures exist (an `invalid` row's too, shown beside why they are no result)."""
+    return record.status in ("ok", "invalid")
+
+
 def print_cell_table(record: CellRecord) -> None:
     print(f"\n{record.name}: {outcome(record)}")
-    if record.status == "ok":
+    if measured(record):
         print(tabulate(headline_rows(record), tablefmt="simple"))
     print(f"record: {record.job_dir}/record.json")
 
@@ -47,11 +55,13 @@ def print_resumed_line(record: CellRecord) -> None:
 
 def print_cell_line(record: CellRecord) -> None:
     m = record.metrics
-    if record.status == "ok":
+    if measured(record):
         f1 = f"F1 {m['f1_macro']:.3f}" if "f1_macro" in m else "F1 n/a"
         detail = f"{m['latency_ms_per_sample']:.4f} ms/sample  {f1}  RAM {m.get('peak_rss_mb', float('nan')):.0f} MB"
         if "peak_vram_mb" in m:
             detail += f"  VRAM {m['peak_vram_mb']:.0f} MB"
+        if record.status == "invalid":
+            detail += f"  INVALID, {record.message}"
     else:
         detail = outcome(record)
     took = f"{record.wall_s:.1f} s"

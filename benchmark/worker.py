@@ -42,24 +42,21 @@ def cuda_context_mb(device) -> float:
     return (used or 0) / MB
 
 
-def reference_outputs(model, eval_batches, meter, device) -> list:
-    """What the meter keeps of the FP32 eager outputs on the eval inputs (on the host)."""
-    import torch
-
-    with torch.inference_mode():
-        return [meter.reference(model(*on_device(b.inputs, device)), b) for b in eval_batches]
+FP32_COPY = "fp32_reference.pt"  # the FP32 model, kept on disk while the artifact runs
 
 
 @dataclass
 class Prepared:
-    """Everything the run phase needs: the built artifact, the eval batches and their FP32 references."""
+    """Everything the run phase needs: the built artifact and the eval batches. The FP32
+    model is not resident: it waits on disk (`reference_summaries` loads it after timing), so
+    the memory measured while the artifact is scored and timed is the artifact's alone."""
 
     device: Any
     splits: Any
-    loaded: Any
+    loaded: Any  # the LoadedModel, without its module (the artifact owns what it needs)
     eval_batches: list
     meter: Any  # measure.quality: FidelityMeter (classifiers) or NextTokenMeter (language models)
-    references: list
+    fp32_file: Path
     artifact: Any
     metrics: dict[str, float]
     tf32: bool
@@ -87,9 +84,25 @@ class Prepared:
         environment.pin_tf32(self.tf32)
         return elapsed_ms
 
+    def reference_summaries(self) -> list:
+        """The FP32 eager model's outputs on the eval inputs, summarised by the meter (on the
+        host), from the copy saved before the build; the copy is deleted afterwards."""
+        import torch
+
+        model = torch.load(self.fp32_file, map_location=self.device, weights_only=False)
+        with torch.inference_mode():
+            summaries = [
+                self.meter.summarize(model(*on_device(b.inputs, self.device)), b) for b in self.eval_batches
+            ]
+        self.fp32_file.unlink(missing_ok=True)
+        return summaries
+
 
 def prepare(cfg: DictConfig, workdir: Path, on_phase=lambda phase, detail="": None) -> Prepared:
-    """Load data and model, compute the FP32 references, build the artifact (timed)."""
+    """Load data and model, keep an FP32 copy on disk, build the artifact (timed), and free
+    whatever the artifact does not hold (a file-backed artifact holds no torch model)."""
+    import gc
+
     import torch
 
     from benchmark.backends import BuildContext
@@ -111,15 +124,13 @@ def prepare(cfg: DictConfig, workdir: Path, on_phase=lambda phase, detail="": No
     )
     loaded = load_model(cfg.model, splits, Path(cfg.cache_dir))
     metrics["load_s"] = time.perf_counter() - t0
-    model = loaded.module.to(device)
+    workdir.mkdir(parents=True, exist_ok=True)
+    fp32_file = workdir / FP32_COPY
+    torch.save(loaded.module, fp32_file)  # backends may cast or quantize the module in place
+    model, loaded.module = loaded.module.to(device), None
     eval_batches = list(batches(splits.eval, cfg.batch_size, cfg.eval_samples))
 
-    on_phase("reference")
-    meter = meter_for(loaded.task, loaded.to_scores)
-    references = reference_outputs(model, eval_batches, meter, device)
-
     on_phase("build")
-    workdir.mkdir(parents=True, exist_ok=True)
     ctx = BuildContext(
         model=model,
         example=on_device(eval_batches[0].inputs, device),
@@ -129,17 +140,20 @@ def prepare(cfg: DictConfig, workdir: Path, on_phase=lambda phase, detail="": No
         quantization=cfg.model.quantization,
         workdir=workdir,
         threads=threads,
+        tf32=cfg.tf32,
     )
     t0 = time.perf_counter()
     artifact = build_artifact(cfg, ctx)
     metrics["build_s"] = time.perf_counter() - t0
     if "export_s" in artifact.facts:
         metrics["export_s"] = artifact.facts.pop("export_s")
-    del ctx, model  # the artifact keeps what it needs; the FP32 module may be gone (ONNX)
+    del ctx, model  # the artifact keeps what it needs; a file-backed one no torch module at all
+    gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
-    return Prepared(device, splits, loaded, eval_batches, meter, references, artifact, metrics, cfg.tf32)
+    meter = meter_for(loaded.task, loaded.to_scores)
+    return Prepared(device, splits, loaded, eval_batches, meter, fp32_file, artifact, metrics, cfg.tf32)
 
 
 def calibration_inputs(train_batches, on_phase):
@@ -169,27 +183,30 @@ def build_artifact(cfg: DictConfig, ctx):
 def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
     import torch
 
+    from benchmark.backends import LabelMismatch
     from benchmark.faults import inject
     from benchmark.measure import environment
-    from benchmark.measure.latency import LatencyStats, TimingBudget, time_calls
-    from benchmark.measure.memory import host_peak_rss_mb
+    from benchmark.measure.latency import LatencyStats, TimingBudget, cuda_graph_launches, time_calls
+    from benchmark.measure.memory import MB, host_peak_rss_mb, nvml_process_bytes
     from benchmark.progress import PhaseProgress
 
     p = prepare(cfg, job_dir / "artifact", on_phase=partial(set_phase, job_dir))
     artifact, sync, metrics, device = p.artifact, p.sync, p.metrics, p.device
+    cuda = device.type == "cuda"
 
     set_phase(job_dir, "eval")
     inject(cfg.fault)
     with torch.inference_mode():
         timing_inputs = p.inputs(p.eval_batches[0])
+        if cuda:  # the context plus what the artifact holds before it runs (weights, engine)
+            metrics["vram_loaded_mb"] = (nvml_process_bytes(os.getpid()) or 0) / MB
         metrics["first_call_ms"] = p.first_call(timing_inputs)
 
-        quality = p.meter
         progress = PhaseProgress(partial(set_phase, job_dir), "eval", len(p.eval_batches), "batches")
-        for done, (batch, reference) in enumerate(zip(p.eval_batches, p.references, strict=True), 1):
-            quality.update(artifact.run(*p.inputs(batch)), reference, batch)
+        summaries = []
+        for done, batch in enumerate(p.eval_batches, 1):
+            summaries.append(p.meter.summarize(artifact.run(*p.inputs(batch)), batch))
             progress.tick(done)
-        metrics.update(quality.compute())
 
         set_phase(job_dir, "timing")
 
@@ -198,21 +215,36 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
             sync()
 
         warmup_ms, timed_ms = time_calls(step, TimingBudget(**OmegaConf.to_container(cfg.timing)))
+        if cuda:  # after the timed loop: the proof of CUDA graphs costs a profiled call or two
+            launches = cuda_graph_launches(step)
+            artifact.facts["cuda_graph_launches_per_call"] = launches
+            if artifact.expects_cuda_graphs and launches == 0:
+                raise LabelMismatch(
+                    "no CUDA graph was replayed in the timed calls: the row ran without graphs"
+                )
     metrics.update(LatencyStats.from_samples(timed_ms, cfg.batch_size).as_metrics())
     metrics["warmup_iterations"] = float(len(warmup_ms))
     generation = getattr(artifact.eager_module, "generation_tokens_per_s", None)
     if generation is not None:  # a second metric, after the timed loop: generate() needs the module
         metrics["generation_tokens_per_s"] = generation(timing_inputs[0], sync)
     metrics["peak_rss_process_mb"] = host_peak_rss_mb()
-    if device.type == "cuda":
+    if cuda:
         metrics["torch_max_allocated_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
         metrics["torch_max_reserved_mb"] = torch.cuda.max_memory_reserved(device) / 2**20
+
+    set_phase(job_dir, "reference")  # after every figure above: nothing of it is resident before
+    quality = p.meter
+    for summary, reference in zip(summaries, p.reference_summaries(), strict=True):
+        quality.compare(summary, reference)
+    metrics.update(quality.compute())
     facts = {"weights": p.loaded.weights, "dataset": p.splits.name, **p.loaded.facts, **artifact.facts}
+    facts["precision_switches"] = environment.precision_switches(artifact.facts.get("precision_switches"))
     # F1 of random weights means nothing; a language model has no classes
     scored = p.splits.labelled and p.loaded.weights != "random" and quality.predictions is not None
     return {
         "metrics": metrics,
         "predictions": quality.predictions,
+        "reference_predictions": quality.reference_predictions,
         "labels": [int(label) for b in p.eval_batches for label in b.labels[: b.valid]] if scored else None,
         "num_classes": p.splits.num_classes,
         "facts": facts,

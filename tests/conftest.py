@@ -1,5 +1,6 @@
 """Tests are offline and CPU-only: the hubs' offline switches are set for the whole session,
-so a test that reaches for the network fails instead of downloading."""
+so a test that reaches for the network fails instead of downloading. Every GPU is hidden,
+except under `make test-gpu` (BENCHMARK_GPU_TESTS=1), which runs tests/gpu on a GPU machine."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ for key, value in {
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
     "HF_DATASETS_OFFLINE": "1",
-    "CUDA_VISIBLE_DEVICES": "",
     "MLFLOW_ENABLE_TELEMETRY": "false",
 }.items():
     os.environ[key] = value
+if os.environ.get("BENCHMARK_GPU_TESTS") != "1":
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 # Short budgets: tests check behaviour, not speed (speed lives in docs/results/).
 FAST_TIMING = ["timing.warmup_iters=2", "timing.warmup_s=0.05", "timing.min_iters=5", "timing.min_s=0.1"]

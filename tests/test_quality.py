@@ -32,7 +32,7 @@ def test_identical_outputs_have_perfect_fidelity():
     for chunk in range(0, 130, 64):
         outputs = logits[chunk : chunk + 64]
         batch = batch_of(len(outputs))
-        meter.update(outputs, meter.reference(outputs, batch), batch)
+        meter.update(outputs, meter.summarize(outputs, batch), batch)
     m = meter.compute()
     assert m == {"eval_samples": 130.0, "top1_agreement": 1.0, "rel_error": 0.0}
     assert meter.predictions == logits.argmax(1).tolist()
@@ -53,7 +53,7 @@ def test_padding_rows_are_not_scored_and_scores_come_from_to_scores():
     outputs = torch.randn(4, 3, 5)  # e.g. T5: (batch, steps, vocabulary)
     meter = FidelityMeter(to_scores=lambda out: out[:, 0, [1, 3]])
     batch = batch_of(4, valid=3)
-    reference = meter.reference(outputs, batch)
+    reference = meter.summarize(outputs, batch)
     assert reference.shape == (3, 2)
     meter.update(outputs, reference, batch)
     assert meter.predictions == outputs[:3, 0, [1, 3]].argmax(-1).tolist()

@@ -122,7 +122,7 @@ def test_gptneo_perplexity_is_the_models_own_loss(tiny_gptneo, tmp_path):
     meter = NextTokenMeter()
     with torch.inference_mode():
         outputs = loaded.module(ids, mask)
-        meter.update(outputs, meter.reference(outputs, batch), batch)
+        meter.update(outputs, meter.summarize(outputs, batch), batch)
         labels = ids.masked_fill(mask == 0, -100)
         loss = loaded.module.model(input_ids=ids, attention_mask=mask, labels=labels).loss
     metrics = meter.compute()

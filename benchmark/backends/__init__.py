@@ -35,6 +35,7 @@ class BuildContext:
     quantization: str  # the model's preferred int8 scheme: dynamic | static
     workdir: Path  # where the backend may write its files (ONNX, packages, engines)
     threads: int
+    tf32: bool = False  # the config's TF32 switch: every runtime's own TF32 option follows it
 
 
 @dataclass
@@ -44,6 +45,7 @@ class Artifact:
     facts: dict[str, Any] = field(default_factory=dict)  # evidence that the artifact is what its row says
     synchronize: Callable[[], None] | None = None  # waits for the stream the artifact really uses
     eager_module: nn.Module | None = None  # the plain module run, where the backend runs one eagerly
+    expects_cuda_graphs: bool = False  # the row's label says CUDA graphs: the worker checks they replay
 
 
 class Backend(ABC):

@@ -71,6 +71,7 @@ class CacheKey:
                 "quantization": ctx.quantization if ctx.precision.quantized else None,
                 "calibration": calibration if ctx.precision.quantized else None,
                 "device": device,
+                "tf32": ctx.tf32 if device != "cpu" else None,  # TensorRT bakes it into the engine
                 "libraries": library_versions(),
             }
         )

@@ -30,7 +30,7 @@ def compile_module(
         raise UnsupportedCell("torch.compile produced no graph: the row would be eager")
     # Inductor may quietly decline CUDA graphs (it bumps this counter): that row would not be what it says.
     cudagraph_skips = counters["inductor"]["cudagraph_skips"]
-    if "reduce-overhead" in mode and cudagraph_skips:
+    if uses_cuda_graphs(mode) and cudagraph_skips:
         raise LabelMismatch(
             f"Inductor skipped CUDA graphs {cudagraph_skips} time(s): the row would run without them"
         )
@@ -51,4 +51,14 @@ class CompileBackend(Backend):
         compiled, compile_facts = compile_module(
             module, cast_inputs(ctx.example, dtype), self.mode, self.fullgraph
         )
-        return Artifact(run=compiled, input_dtype=dtype, facts={**facts, **compile_facts})
+        return Artifact(
+            run=compiled,
+            input_dtype=dtype,
+            facts={**facts, **compile_facts},
+            expects_cuda_graphs=uses_cuda_graphs(self.mode),
+        )
+
+
+def uses_cuda_graphs(mode: str) -> bool:
+    """torch.compile's modes that wrap the compiled graph in CUDA graphs."""
+    return mode in ("reduce-overhead", "max-autotune")

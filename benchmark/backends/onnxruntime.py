@@ -1,12 +1,14 @@
 """ONNX Runtime: torch.onnx export (dynamo exporter, dynamic batch axis), optional INT8
 quantization by ORT's own tools, then an InferenceSession on the requested provider.
-The facts come from the session itself: active providers, and the INT8 ops left in the
-graph ORT actually optimised and runs."""
+The facts come from the session itself: active providers, the provider options in force (TF32
+and the other precision switches), where each node ran (read from ORT's profile of one call),
+and the INT8 ops left in the graph ORT actually optimised and runs."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -93,6 +95,29 @@ def op_counts(path: Path) -> Counter:
     return Counter(node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node)
 
 
+# CUDA provider options that change a row's arithmetic, pinned to what its label says:
+# TF32 follows the `tf32` key (ORT's default is on); SkipLayerNormalization keeps its
+# default, non-strict kernel (strict accumulates fp16 rows in fp32: an fp16 row runs fp16).
+CUDA_PRECISION_OPTIONS = ("use_tf32", "enable_skip_layer_norm_strict_mode")
+HOST_FLOAT_TYPES = ("float", "float16", "bfloat16", "double")
+
+
+def node_placement(profile_file: Path) -> dict[str, Any]:
+    """Nodes per execution provider in ORT's profile of one call, and the nodes that computed
+    floating-point tensors on the host (shape arithmetic on int64 is ORT's own choice)."""
+    events = [e for e in json.loads(profile_file.read_text()) if e.get("cat") == "Node"]
+    by_provider = Counter(e["args"].get("provider", "?") for e in events)
+    host_float = sorted(
+        {
+            f"{e['args'].get('op_name', '?')}:{e['name'].removesuffix('_kernel_time')}"
+            for e in events
+            if e["args"].get("provider") == "CPUExecutionProvider"
+            and any(t in HOST_FLOAT_TYPES for out in e["args"].get("output_type_shape", []) for t in out)
+        }
+    )
+    return {"nodes_by_provider": dict(by_provider), "host_float_nodes": host_float}
+
+
 NUMPY_DTYPES = {
     torch.float32: np.float32,
     torch.float16: np.float16,
@@ -136,21 +161,34 @@ class OnnxRuntimeBackend(FileBackend):
         dtype, names = DTYPES[ctx.precision.dtype], facts["inputs"]
         if ctx.device.type == "cuda":
             run = self.bound_runner(session, names, self.output_like(session, ctx.example), ctx.device)
+            options = session.get_provider_options().get(provider, {})
+            facts["precision_switches"] = {
+                f"onnxruntime.{provider}.{k}": options.get(k) for k in CUDA_PRECISION_OPTIONS
+            }
         else:
             run = self.host_runner(session, names)
+        facts.update(self.placement(session, run, cast_inputs(ctx.example, dtype), provider))
         return Artifact(run=run, input_dtype=dtype, facts=facts)
 
     @staticmethod
-    def output_like(session, example: tuple[torch.Tensor, ...]) -> torch.Tensor:
-        """The bound output buffer: the session's output shape with the cell's batch size."""
-        (output,) = session.get_outputs()
-        dtype = {"tensor(float)": torch.float32, "tensor(float16)": torch.float16}[output.type]
-        shape = [example[0].shape[0], *output.shape[1:]]
-        if not all(isinstance(d, int) for d in shape):
-            raise UnsupportedCell(
-                f"ORT output {output.name} has a symbolic non-batch dimension: {output.shape}"
+    def placement(session, run, example: tuple[torch.Tensor, ...], provider: str) -> dict[str, Any]:
+        """Run once under ORT's profiler (then stop it: the timed calls are not profiled) and
+        read where each node ran. A device row with floating-point work on the host is refused."""
+        run(*example)
+        profile = Path(session.end_profiling())
+        try:
+            placement = node_placement(profile)
+        finally:
+            profile.unlink(missing_ok=True)
+        facts: dict[str, Any] = {"ort_nodes_by_provider": placement["nodes_by_provider"]}
+        if provider == "CPUExecutionProvider":
+            return facts
+        if placement["host_float_nodes"]:
+            raise LabelMismatch(
+                f"{len(placement['host_float_nodes'])} node(s) fell back to the CPU: "
+                f"{', '.join(placement['host_float_nodes'][:5])}"
             )
-        return torch.empty(shape, dtype=dtype, device=example[0].device)
+        return {**facts, "ort_host_float_nodes": 0}
 
     def provider_for(self, ctx: BuildContext) -> tuple[str, dict[str, str]]:
         if ctx.device.type == "cpu":
@@ -159,6 +197,8 @@ class OnnxRuntimeBackend(FileBackend):
         options = {
             "device_id": str(ctx.device.index or 0),
             "user_compute_stream": str(torch.cuda.current_stream(ctx.device).cuda_stream),
+            "use_tf32": "1" if ctx.tf32 else "0",
+            "enable_skip_layer_norm_strict_mode": "0",
         }
         if self.provider == "tensorrt":
             return "TensorrtExecutionProvider", {"device_id": options["device_id"]}
@@ -207,6 +247,8 @@ class OnnxRuntimeBackend(FileBackend):
         }[self.graph_optimization]
         # The graph ORT really runs after its fusions: the INT8 proof is read from it.
         options.optimized_model_filepath = str(ctx.workdir / "model.optimized.onnx")
+        options.enable_profiling = True  # for one call: where each node runs (`placement`)
+        options.profile_file_prefix = str(ctx.workdir / "ort_profile")
         return ort.InferenceSession(str(path), options, providers=[(provider, provider_options)])
 
     @staticmethod

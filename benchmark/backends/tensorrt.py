@@ -48,9 +48,13 @@ class TensorRtBackend(FileBackend):
         engine = torch_tensorrt.dynamo.compile(
             exported, arg_inputs=list(example), min_block_size=self.min_block_size,
             optimization_level=self.optimization_level, use_explicit_typing=ctx.precision.quantized,
+            disable_tf32=not ctx.tf32,  # TensorRT uses TF32 for FP32 layers unless told not to
         )  # fmt: skip
         torch_tensorrt.save(engine, str(folder / ENGINE), arg_inputs=list(example))
-        return {"torch_tensorrt": torch_tensorrt.__version__}
+        return {
+            "torch_tensorrt": torch_tensorrt.__version__,
+            "precision_switches": {"torch_tensorrt.disable_tf32": not ctx.tf32},
+        }
 
     def load(self, ctx: BuildContext, folder: Path, facts: dict[str, Any]) -> Artifact:
         torch_tensorrt = import_tensorrt()

@@ -60,6 +60,17 @@ def pin_tf32(tf32: bool) -> None:
     torch.backends.cudnn.allow_tf32 = tf32
 
 
+def precision_switches(runtime_switches: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every switch that silently changes a row's arithmetic, as it stood while the row ran:
+    torch's TF32 flags, and the runtime's own (ONNX Runtime's CUDA provider options,
+    TensorRT's), which a backend reports under facts["precision_switches"]."""
+    return {
+        "torch.backends.cuda.matmul.allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+        "torch.backends.cudnn.allow_tf32": torch.backends.cudnn.allow_tf32,
+        **(runtime_switches or {}),
+    }
+
+
 def collect(device: torch.device) -> dict[str, Any]:
     env: dict[str, Any] = {
         "python": platform.python_version(),

@@ -77,3 +77,20 @@ class LatencyStats:
 
     def as_metrics(self) -> dict[str, float]:
         return {k: float(v) for k, v in asdict(self).items()}
+
+
+def cuda_graph_launches(step: Callable[[], None], calls: int = 3) -> float | str:
+    """CUDA graphs replayed per call of `step`, read from the CUDA runtime calls the profiler
+    records (`cudaGraphLaunch`): positive evidence that a row said to use graphs replays them.
+    Called after the timed loop, on the same callable in the same state. Where the profiler
+    cannot run, says why instead of a number (no proof either way)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    try:
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            for _ in range(calls):
+                step()
+        launches = sum(e.count for e in prof.key_averages() if e.key.startswith("cudaGraphLaunch"))
+    except Exception as exc:  # CUPTI refused (another profiler, permissions): the row is not proven
+        return f"not measured ({type(exc).__name__}: {str(exc)[:120]})"
+    return launches / calls

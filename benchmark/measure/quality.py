@@ -5,9 +5,12 @@ the worker, batch by batch, on the same inputs. F1 and accuracy are computed by 
 from the worker's predictions in the parent process: importing torchmetrics costs several
 seconds, paid once per sweep there instead of once per cell.
 
-A meter first turns the FP32 model's outputs into a compact reference kept on the host
-(`reference`), then compares the artifact's outputs on the same batch with it (`update`).
-Only the batch's `valid` rows count: the rest pad the last batch."""
+A meter turns a model's outputs into a compact summary kept on the host (`summarize`): the
+artifact's during the eval pass, the FP32 model's after timing (so nothing of the FP32 pass is
+resident while the artifact is scored and timed), then compares the two (`compare`). Only the
+batch's `valid` rows count: the rest pad the last batch.
+
+`gate_failure` is the quality gate: a row whose fidelity collapses is not a speed result."""
 
 from __future__ import annotations
 
@@ -26,18 +29,22 @@ class FidelityMeter:
     def __init__(self, to_scores: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         self.to_scores = to_scores or (lambda outputs: outputs)
         self.predictions: list[int] = []
+        self.reference_predictions: list[int] = []
         self.agree = 0
         self.err_sq = 0.0
         self.ref_sq = 0.0
 
-    def reference(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
-        return self.to_scores(outputs)[: batch.valid].float().cpu()
+    def summarize(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
+        return self.to_scores(outputs)[: batch.valid].detach().float().cpu()
 
     def update(self, outputs: torch.Tensor, reference: torch.Tensor, batch: Batch) -> None:
-        logits = self.to_scores(outputs)[: batch.valid].detach().float().cpu()
-        predicted = logits.argmax(-1)
+        self.compare(self.summarize(outputs, batch), reference)
+
+    def compare(self, logits: torch.Tensor, reference: torch.Tensor) -> None:
+        predicted, reference_predicted = logits.argmax(-1), reference.argmax(-1)
         self.predictions += predicted.tolist()
-        self.agree += int((predicted == reference.argmax(-1)).sum())
+        self.reference_predictions += reference_predicted.tolist()
+        self.agree += int((predicted == reference_predicted).sum())
         self.err_sq += float(((logits - reference) ** 2).sum())
         self.ref_sq += float((reference**2).sum())
 
@@ -56,7 +63,7 @@ class NextTokenMeter:
     artifact and of FP32 on the text, and the relative error of the per-token losses, over the
     real (unmasked) tokens. The reference keeps two numbers per token, not the logits."""
 
-    predictions = None  # no classes: F1 does not apply
+    predictions = reference_predictions = None  # no classes: F1 does not apply
 
     def __init__(self) -> None:
         self.tokens = 0
@@ -75,13 +82,18 @@ class NextTokenMeter:
         real = mask.bool()
         return logits.argmax(-1)[real].cpu(), loss[real].cpu()
 
-    def reference(self, outputs: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def summarize(self, outputs: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         return self._next_token(outputs, batch)
 
     def update(
         self, outputs: torch.Tensor, reference: tuple[torch.Tensor, torch.Tensor], batch: Batch
     ) -> None:
-        predicted, loss = self._next_token(outputs, batch)
+        self.compare(self.summarize(outputs, batch), reference)
+
+    def compare(
+        self, summary: tuple[torch.Tensor, torch.Tensor], reference: tuple[torch.Tensor, torch.Tensor]
+    ) -> None:
+        predicted, loss = summary
         ref_predicted, ref_loss = reference
         self.tokens += predicted.numel()
         self.agree += int((predicted == ref_predicted).sum())
@@ -119,3 +131,25 @@ def classification_scores(predictions: list[int], labels: list[int], num_classes
         "f1_macro": float(multiclass_f1_score(preds, target, num_classes, average="macro")),
         "accuracy": float(multiclass_accuracy(preds, target, num_classes, average="micro")),
     }
+
+
+def gate_failure(metrics: dict[str, float], precision: str, gate) -> str | None:
+    """Why this row fails its quality gate (conf: quality_gate), or None if it passes.
+    MLPerf's rule is the model: a reduced-precision row must keep at least a stated share of
+    the FP32 quality (F1 where labels exist), its predictions must agree with FP32's, and its
+    outputs must not collapse (relative error 1.0 = all zeros, or unrelated to FP32's)."""
+    reasons = []
+    agreement, min_agreement = metrics.get("top1_agreement"), gate.min_top1_agreement.get(precision)
+    if agreement is not None and min_agreement is not None and agreement < min_agreement:
+        reasons.append(f"top-1 agreement with FP32 {agreement:.3f} < {min_agreement:g}")
+    rel_error = metrics.get("rel_error")
+    if rel_error is not None and rel_error > gate.max_rel_error:
+        reasons.append(f"relative error vs FP32 {rel_error:.3g} > {gate.max_rel_error:g}")
+    f1, f1_fp32, min_ratio = (
+        metrics.get("f1_macro"),
+        metrics.get("f1_macro_fp32"),
+        gate.min_f1_ratio.get(precision),
+    )
+    if f1 is not None and f1_fp32 and min_ratio is not None and f1 < min_ratio * f1_fp32:
+        reasons.append(f"F1 {f1:.4f} < {min_ratio:g} x FP32's {f1_fp32:.4f}")
+    return "; ".join(reasons) or None

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The trust check of docs/results/trust/ (issue 13), on the lent GPU machine from the project root:
+# resnet, mobilenet and bert (random weights, synthetic inputs: no weights or datasets reach that
+# machine) over eager, torchscript, onnxruntime and compile_cudagraphs at fp32/fp16/bf16 and
+# batch 1 and 64, one cell per GPU (hydra/launcher=gpus); then the fp16 batch-64 cells once more
+# in fresh workers (repeat agreement); and `make test-gpu`.
+# Its image lacks Hydra, the joblib launcher, MLflow and torchao (carried as wheels in .whl) and
+# onnxruntime-gpu (parts .ortxN from scripts/ort_gpu_parts.sh). Sweeps run detached (setsid), so
+# calls that carry the next wheel part can follow while cells run; `status` shows progress.
+#
+# Usage: bash scripts/gpu_trust.sh setup            install what this call carries
+#        bash scripts/gpu_trust.sh sweep NAME GPUS  start sweep NAME (torch | ort | repeat) on GPUS
+#        bash scripts/gpu_trust.sh testgpu GPU      make test-gpu on one GPU (log -> $OUT)
+#        bash scripts/gpu_trust.sh status           cells done per sweep, the last lines
+#        bash scripts/gpu_trust.sh collect          records, logs and the report -> $OUT
+set -uo pipefail
+export PYTHONPATH=/tmp/site:/tmp/ortsite:$PWD PYTHONUNBUFFERED=1
+mkdir -p /tmp/logs /tmp/multirun
+models=(-m model=resnet,mobilenet,bert model.pretrained=false dataset=synthetic eval_samples=128 model.max_length=256)
+common=(device=cuda hydra/launcher=gpus resume=true cache_dir=/tmp/bench_cache tracking_uri=sqlite:////tmp/trust.db
+        experiment=trust)
+done_cells() { grep -chE '^\[ *(ok|invalid|skipped|error|oom|crashed|timeout)\]' "$1" 2>/dev/null || echo 0; }
+
+case ${1:-} in
+  setup)
+    if [ -d .whl ]; then
+      python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+      echo "wheels installed in /tmp/site"
+    fi
+    for part in .ortx*/assemble.sh; do [ -f "$part" ] && bash "$part"; done ;;
+  sweep)
+    name=$2 gpus=$3
+    case $name in
+      torch) cells=(backend=eager,torchscript,compile_cudagraphs precision=fp32,fp16,bf16 batch_size=1,64) ;;
+      ort) cells=(backend=onnxruntime precision=fp32,fp16 batch_size=1,64) ;;
+      repeat) cells=(backend=eager,torchscript,onnxruntime,compile_cudagraphs precision=fp16 batch_size=64) ;;
+      *) echo "unknown sweep $name"; exit 2 ;;
+    esac
+    CUDA_VISIBLE_DEVICES=$gpus setsid nohup python3 -m benchmark "${models[@]}" "${cells[@]}" "${common[@]}" \
+      "hydra.sweep.dir=/tmp/multirun/$name" > "/tmp/logs/$name.txt" 2>&1 < /dev/null &
+    echo "sweep $name started on GPUs $gpus" ;;
+  testgpu)
+    CUDA_VISIBLE_DEVICES=$2 make test-gpu GPU_LOG=/tmp/logs/test-gpu.log > /dev/null 2>&1
+    echo "make test-gpu exit $?"; cp /tmp/logs/test-gpu.log "$OUT/"; tail -25 /tmp/logs/test-gpu.log ;;
+  status)
+    for f in /tmp/logs/*.txt; do [ -f "$f" ] && echo "== $(basename "$f"): $(done_cells "$f") cells"; done
+    for f in /tmp/logs/*.txt; do [ -f "$f" ] && grep -E '^\[ *(invalid|error|oom|crashed|timeout)\]' "$f" | cut -c1-230; done
+    pgrep -fa "python3 -m benchmark -m" | cut -c1-80 | head -3 ;;
+  collect)
+    (cd /tmp/multirun && tar czf "$OUT/records.tgz" $(find . -name record.json -o -name multirun.yaml))
+    (cd /tmp/logs && tar czf "$OUT/logs.tgz" .)
+    python3 -m benchmark.report --records /tmp/multirun/torch /tmp/multirun/ort --out /tmp/report/report.md > /dev/null 2>&1
+    (cd /tmp/report && tar czf "$OUT/report.tgz" .)
+    nvidia-smi --query-gpu=index,name,driver_version,clocks.sm,clocks.mem --format=csv > "$OUT/gpus.csv"
+    python3 scripts/compare_sweeps.py /tmp/multirun/torch /tmp/multirun/repeat > /dev/null 2>&1
+    for f in /tmp/logs/*.txt; do echo "== $(basename "$f"): $(done_cells "$f") cells"; done ;;
+  *) echo "usage: see the header of $0"; exit 2 ;;
+esac

@@ -1,0 +1,232 @@
+"""Every CUDA path of the benchmark on tiny models: each check here once caught, or would have
+caught, a GPU row that was not what its label said (ONNX Runtime "fp32" running TF32, fp16
+outputs that underflowed to zeros, CUDA graphs assumed rather than seen, memory that torch's
+allocator cannot see). Run with `make test-gpu` on a GPU machine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+
+from benchmark.backends import BuildContext
+from benchmark.backends.compile import CompileBackend
+from benchmark.backends.eager import EagerBackend
+from benchmark.backends.torchscript import TorchScriptBackend
+from benchmark.measure.environment import pin_tf32
+from benchmark.measure.latency import cuda_graph_launches
+from benchmark.measure.quality import FidelityMeter, gate_failure
+from tests.conftest import FAST_TIMING, run_benchmark
+from tests.gpu.conftest import needs_ort_cuda, needs_torchao
+
+CUDA = torch.device("cuda")
+PRECISIONS = {
+    name: OmegaConf.create({"name": name, "dtype": dtype, "quantized": quantized})
+    for name, dtype, quantized in (
+        ("fp32", "float32", False),
+        ("fp16", "float16", False),
+        ("bf16", "bfloat16", False),
+        ("int8", "float32", True),
+        ("fp8", "bfloat16", True),
+    )
+}
+
+
+@pytest.fixture(autouse=True)
+def tf32_off():
+    pin_tf32(False)
+    yield
+    pin_tf32(False)
+
+
+def mlp(width: int = 512, classes: int = 16) -> nn.Module:
+    """Wide enough that TF32 matmuls differ from FP32 ones by far more than 1e-5."""
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Linear(width, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, classes)
+    ).eval()
+
+
+def context(model: nn.Module, precision: str, tmp_path: Path, batch: int = 32, tf32: bool = False):
+    torch.manual_seed(1)
+    example = (torch.randn(batch, model[0].in_features, device=CUDA),)
+    return BuildContext(
+        model=model.to(CUDA), example=example, precision=PRECISIONS[precision], device=CUDA,
+        calibration=lambda: iter(()), quantization="dynamic", workdir=tmp_path, threads=4, tf32=tf32,
+    )  # fmt: skip
+
+
+def relative_error(out: torch.Tensor, reference: torch.Tensor) -> float:
+    return float((out.float() - reference).norm() / reference.norm())
+
+
+@torch.inference_mode()
+def fp32_reference(model: nn.Module, example) -> torch.Tensor:
+    return model(*example).float().clone()
+
+
+@pytest.mark.parametrize("precision, dtype", [("fp16", torch.float16), ("bf16", torch.bfloat16)])
+def test_half_precisions_really_cast_weights_and_outputs(tmp_path, precision, dtype):
+    model = mlp()
+    ctx = context(model, precision, tmp_path)
+    reference = fp32_reference(model, ctx.example)
+    artifact = EagerBackend().build(ctx)
+    with torch.inference_mode():
+        out = artifact.run(*(t.to(artifact.input_dtype) for t in ctx.example))
+    assert artifact.facts["param_dtypes"] == [str(dtype)] and out.dtype == dtype
+    assert 1e-5 < relative_error(out, reference) < 2e-2  # reduced precision, not a collapse
+
+
+def test_torchscript_runs_on_the_gpu_and_matches_fp32(tmp_path):
+    model = mlp()
+    ctx = context(model, "fp32", tmp_path)
+    reference = fp32_reference(model, ctx.example)
+    artifact = TorchScriptBackend().build(ctx)
+    with torch.inference_mode():
+        out = artifact.run(*ctx.example)
+    assert out.device.type == "cuda"
+    assert relative_error(out, reference) < 1e-5
+
+
+@pytest.mark.parametrize("mode, graphs", [("default", False), ("reduce-overhead", True)])
+def test_compile_modes_and_cuda_graph_evidence(tmp_path, mode, graphs):
+    ctx = context(mlp(), "fp16", tmp_path)
+    artifact = CompileBackend(mode=mode).build(ctx)
+    x = tuple(t.to(torch.float16) for t in ctx.example)
+
+    def step():
+        artifact.run(*x)
+        torch.cuda.synchronize()
+
+    with torch.inference_mode():
+        for _ in range(3):  # CUDA graph trees record on the second or third call
+            step()
+        launches = cuda_graph_launches(step)
+    assert artifact.facts["graphs"] >= 1
+    assert artifact.expects_cuda_graphs is graphs
+    assert (launches >= 1) if graphs else (launches == 0)
+
+
+def ort_row(tmp_path: Path, precision: str, tf32: bool):
+    from benchmark.backends.onnxruntime import OnnxRuntimeBackend
+
+    model = mlp()
+    ctx = context(model, precision, tmp_path, tf32=tf32)
+    reference = fp32_reference(model, ctx.example)
+    artifact = OnnxRuntimeBackend().build(ctx)
+    torch.cuda.synchronize()
+    with torch.inference_mode():
+        out = artifact.run(*(t.to(artifact.input_dtype) for t in ctx.example)).clone()
+    torch.cuda.synchronize()
+    return artifact, relative_error(out, reference)
+
+
+@needs_ort_cuda
+def test_onnxruntime_cuda_fp32_is_fp32_with_tf32_off(tmp_path):
+    artifact, error = ort_row(tmp_path, "fp32", tf32=False)
+    switches = artifact.facts["precision_switches"]
+    assert switches["onnxruntime.CUDAExecutionProvider.use_tf32"] == "0"
+    assert artifact.facts["providers"][0] == "CUDAExecutionProvider"
+    assert artifact.facts["ort_host_float_nodes"] == 0
+    assert artifact.facts["ort_nodes_by_provider"].get("CUDAExecutionProvider", 0) >= 3
+    assert error <= 1e-5, f"ORT fp32 relative error {error:.2e} against torch fp32 (TF32 off)"
+
+
+@needs_ort_cuda
+def test_onnxruntime_tf32_switch_really_switches(tmp_path):
+    artifact, error = ort_row(tmp_path, "fp32", tf32=True)
+    assert artifact.facts["precision_switches"]["onnxruntime.CUDAExecutionProvider.use_tf32"] == "1"
+    assert error > 1e-5, f"tf32=true left ORT at FP32 accuracy ({error:.2e}): the switch does nothing"
+
+
+@needs_ort_cuda
+def test_onnxruntime_cuda_fp16_through_iobinding(tmp_path):
+    artifact, error = ort_row(tmp_path, "fp16", tf32=False)
+    assert artifact.input_dtype == torch.float16
+    assert artifact.facts["ort_host_float_nodes"] == 0
+    assert 1e-5 < error < 2e-2
+
+
+@needs_torchao
+@pytest.mark.parametrize("precision", ["int8", "fp8"])
+def test_torchao_quantizes_every_aligned_linear(tmp_path, precision):
+    from benchmark.backends.torchao import TorchAoBackend
+
+    ctx = context(mlp(), precision, tmp_path, batch=64)
+    reference = fp32_reference(ctx.model, ctx.example)
+    artifact = TorchAoBackend().build(ctx)
+    with torch.inference_mode():
+        out = artifact.run(*(t.to(torch.bfloat16) for t in ctx.example))
+    assert artifact.facts["quantized_linear"] == 3 and artifact.facts["bf16_linear"] == 0
+    assert relative_error(out, reference) < 0.1
+
+
+def test_quality_gate_fires_on_an_output_that_underflows_in_fp16(tmp_path):
+    """MobileNetV3's failure in small: activations of about 1e-9 are exactly zero in fp16."""
+    model = mlp()
+    with torch.no_grad():
+        for layer in model:
+            if isinstance(layer, nn.Linear):
+                layer.weight.mul_(1e-3)
+                layer.bias.zero_()
+    ctx = context(model, "fp16", tmp_path)
+    reference = fp32_reference(model, ctx.example)
+    artifact = EagerBackend().build(ctx)
+    meter = FidelityMeter()
+    batch = type("Batch", (), {"valid": ctx.example[0].shape[0]})()
+    with torch.inference_mode():
+        out = artifact.run(*(t.to(torch.float16) for t in ctx.example))
+    assert reference.abs().max() < 1e-6 and out.abs().max() == 0
+    meter.compare(meter.summarize(out, batch), meter.summarize(reference, batch))
+    gate = OmegaConf.create({"min_top1_agreement": {"fp16": 0.99}, "min_f1_ratio": {}, "max_rel_error": 0.5})
+    failure = gate_failure(meter.compute(), "fp16", gate)
+    assert failure and "relative error vs FP32 1 > 0.5" in failure
+
+
+CELL = ("model=fcn", "device=cuda", "eval_samples=200", "batch_size=64", *FAST_TIMING)
+
+
+def cell_record(cwd: Path, *overrides: str, env: dict[str, str] | None = None) -> dict:
+    done = run_benchmark(cwd, *CELL, *overrides, f"tracking_uri=sqlite:///{cwd}/mlflow.db", env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    path = next(
+        line.split("record: ", 1)[1] for line in done.stdout.splitlines() if line.startswith("record: ")
+    )
+    return json.loads(Path(path).read_text())
+
+
+def test_a_cuda_cell_end_to_end_logs_its_switches_memory_parts_and_graphs(tmp_path):
+    record = cell_record(tmp_path, "backend=compile_cudagraphs", "precision=fp16")
+    assert record["status"] == "ok", record["message"]
+    facts, m = record["facts"], record["metrics"]
+    assert facts["cuda_graph_launches_per_call"] >= 1
+    assert facts["precision_switches"]["torch.backends.cuda.matmul.allow_tf32"] is False
+    assert facts["quality_gate"] == "pass" and m["top1_agreement"] >= 0.99
+    assert m["peak_vram_mb"] >= m["vram_loaded_mb"] > m["cuda_context_mb"] > 100
+    assert m["vram_artifact_mb"] + m["cuda_context_mb"] == pytest.approx(m["vram_loaded_mb"])
+
+
+@needs_ort_cuda
+def test_nvml_sees_memory_torch_cannot_an_ort_arena_of_256_mb(tmp_path):
+    allowed = {"BENCHMARK_ALLOW_FAULTS": "1"}
+    plain = cell_record(tmp_path / "plain", "backend=eager", env=allowed)
+    arena = cell_record(tmp_path / "arena", "backend=eager", "fault=ort_arena_256mb", env=allowed)
+    assert plain["status"] == arena["status"] == "ok"
+    extra_nvml = arena["metrics"]["peak_vram_mb"] - plain["metrics"]["peak_vram_mb"]
+    extra_torch = arena["metrics"]["torch_max_reserved_mb"] - plain["metrics"]["torch_max_reserved_mb"]
+    assert extra_nvml >= 256, f"NVML saw only {extra_nvml:.0f} MB more with a 256 MB ORT arena"
+    assert abs(extra_torch) < 16, f"torch's allocator moved by {extra_torch:.0f} MB"
+
+
+@needs_ort_cuda
+def test_an_onnxruntime_cuda_cell_end_to_end(tmp_path):
+    record = cell_record(tmp_path, "backend=onnxruntime", "precision=fp32")
+    assert record["status"] == "ok", record["message"]
+    facts = record["facts"]
+    assert facts["precision_switches"]["onnxruntime.CUDAExecutionProvider.use_tf32"] == "0"
+    assert facts["ort_host_float_nodes"] == 0
+    assert record["metrics"]["rel_error"] <= 1e-5

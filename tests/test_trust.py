@@ -1,0 +1,235 @@
+"""Rows that prove their label, checked on the CPU: the quality gate, ORT node placement read
+from its profile, BatchNorm statistics of random weights, the FP32 model gone before a
+file-backed artifact is scored and timed, and the report's spread and invalid marks."""
+
+import gc
+import json
+import weakref
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+
+from benchmark.backends import LabelMismatch
+from benchmark.backends.onnxruntime import OnnxRuntimeBackend, node_placement
+from benchmark.config import QualityGateConfig
+from benchmark.job import apply_quality_gate
+from benchmark.measure.quality import gate_failure
+from benchmark.models.vision import settle_batchnorm
+from benchmark.records import CellRecord
+from benchmark.report import TABLES, cell_text, findings, model_sections, with_spread
+from tests.conftest import ROOT
+from tests.test_config import compose_cell
+
+GATE = OmegaConf.structured(QualityGateConfig)
+
+
+def test_default_gate_passes_a_faithful_fp16_row():
+    assert gate_failure({"top1_agreement": 1.0, "rel_error": 2e-3}, "fp16", GATE) is None
+
+
+def test_gate_fails_a_collapsed_fp16_row_with_both_reasons():
+    failure = gate_failure({"top1_agreement": 0.0, "rel_error": 1.0}, "fp16", GATE)
+    assert failure == "top-1 agreement with FP32 0.000 < 0.99; relative error vs FP32 1 > 0.5"
+
+
+def test_int8_has_its_own_looser_stated_bound():
+    assert gate_failure({"top1_agreement": 0.96, "rel_error": 0.05}, "int8", GATE) is None
+    assert gate_failure({"top1_agreement": 0.96, "rel_error": 0.05}, "bf16", GATE) is not None
+
+
+def test_gate_keeps_99_percent_of_fp32_f1_where_labels_exist():
+    metrics = {"top1_agreement": 0.995, "rel_error": 0.01, "f1_macro": 0.95, "f1_macro_fp32": 0.98}
+    assert gate_failure(metrics, "fp16", GATE) == "F1 0.9500 < 0.99 x FP32's 0.9800"
+    assert gate_failure({**metrics, "f1_macro": 0.975}, "fp16", GATE) is None
+
+
+def test_gate_thresholds_are_config_keys():
+    cfg = compose_cell("quality_gate.min_top1_agreement.fp16=0.5", "quality_gate.max_rel_error=2")
+    assert gate_failure({"top1_agreement": 0.6, "rel_error": 1.0}, "fp16", cfg.quality_gate) is None
+
+
+def test_a_failing_row_is_recorded_invalid_with_its_figures_kept():
+    record = CellRecord("s", "mobilenet_v3_large", "eager", "fp16", 64, "cuda")
+    record.metrics = {"latency_ms_per_sample": 0.03, "top1_agreement": 0.0, "rel_error": 1.0}
+    apply_quality_gate(record, compose_cell())
+    assert record.status == "invalid" and record.error_type == "QualityGate"
+    assert record.message.startswith("failed its quality gate: top-1 agreement")
+    assert record.metrics["latency_ms_per_sample"] == 0.03 and record.facts["quality_gate"] == "fail"
+
+
+def profile_file(tmp_path: Path, nodes: list[tuple[str, str, str]]) -> Path:
+    events = [
+        {"cat": "Session", "name": "model_run", "args": {}},
+        *(
+            {"cat": "Node", "name": f"{name}_kernel_time", "args": {"op_name": op, "provider": provider,
+             "output_type_shape": [{"int64" if op == "Shape" else "float": [4, 8]}]}}
+            for name, op, provider in nodes
+        ),
+    ]  # fmt: skip
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps(events))
+    return path
+
+
+def test_node_placement_counts_providers_and_host_float_work(tmp_path):
+    path = profile_file(
+        tmp_path,
+        [("conv", "Conv", "CUDAExecutionProvider"), ("shape", "Shape", "CPUExecutionProvider"),
+         ("gemm", "Gemm", "CPUExecutionProvider")],
+    )  # fmt: skip
+    placement = node_placement(path)
+    assert placement["nodes_by_provider"] == {"CUDAExecutionProvider": 1, "CPUExecutionProvider": 2}
+    assert placement["host_float_nodes"] == ["Gemm:gemm"]  # int64 shape arithmetic is ORT's own choice
+
+
+class ProfiledSession:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def end_profiling(self) -> str:
+        return str(self.path)
+
+
+def test_a_cuda_row_with_a_node_on_the_cpu_is_refused(tmp_path):
+    path = profile_file(
+        tmp_path, [("conv", "Conv", "CUDAExecutionProvider"), ("gemm", "Gemm", "CPUExecutionProvider")]
+    )
+    with pytest.raises(LabelMismatch, match="1 node\\(s\\) fell back to the CPU: Gemm:gemm"):
+        OnnxRuntimeBackend.placement(ProfiledSession(path), lambda *x: None, (), "CUDAExecutionProvider")
+    assert not path.exists()  # the profile is read, then removed
+
+
+def test_onnxruntime_cpu_record_lists_its_node_placement(tmp_path):
+    from tests.conftest import FAST_TIMING, run_benchmark
+
+    done = run_benchmark(
+        tmp_path, "model=fcn", "backend=onnxruntime", "device=cpu", "eval_samples=50", *FAST_TIMING
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = json.loads(next(tmp_path.glob("outputs/runs/*/record.json")).read_text())
+    assert record["facts"]["ort_nodes_by_provider"]["CPUExecutionProvider"] >= 3
+    assert record["facts"]["precision_switches"]["torch.backends.cuda.matmul.allow_tf32"] is False
+    assert record["facts"]["quality_gate"] == "pass"
+    assert record["metrics"]["f1_macro_fp32"] == pytest.approx(record["metrics"]["f1_macro"], abs=0.01)
+
+
+class Shrinking(nn.Module):
+    """Conv + BatchNorm blocks whose random init shrinks activations (as MobileNetV3's does)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.blocks = nn.Sequential(
+            *(nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8)) for _ in range(6))
+        )
+        for block in self.blocks:
+            block[0].weight.data.mul_(0.05)
+
+    def forward(self, x):
+        return self.blocks(x)
+
+
+class Images(torch.utils.data.Dataset):
+    def __len__(self):
+        return 64
+
+    def __getitem__(self, index):
+        return (torch.randn(8, 6, 6, generator=torch.Generator().manual_seed(index)),), -1
+
+
+def test_settled_batchnorm_keeps_activations_in_range():
+    model, x = Shrinking().eval(), torch.randn(4, 8, 6, 6)
+    with torch.no_grad():
+        before = model(x).abs().mean()
+        assert settle_batchnorm(model, Images()) == 64
+        after = model(x).abs().mean()
+    assert before < 1e-4 and 0.3 < after < 3
+    assert not model.training and all(
+        m.momentum == 0.1 for m in model.modules() if isinstance(m, nn.BatchNorm2d)
+    )
+
+
+def test_a_model_without_batchnorm_is_left_alone():
+    model = nn.Linear(4, 2)
+    weight = model.weight.detach().clone()
+    assert settle_batchnorm(model, Images()) == 0 and torch.equal(model.weight, weight)
+
+
+@pytest.mark.parametrize(
+    ("backend", "source_alive"), [("torchscript", False), ("onnxruntime", False), ("eager", True)]
+)
+def test_a_file_backed_artifact_runs_without_the_torch_model(backend, source_alive, tmp_path, monkeypatch):
+    """Whatever the artifact does not hold is freed before scoring and timing: a TorchScript or
+    ONNX artifact holds no torch module, so the FP32 model's memory is not in its figures."""
+    from benchmark import models, worker
+
+    loaded_modules = []
+    real_load = models.load_model
+
+    def spy(*args, **kwargs):
+        loaded = real_load(*args, **kwargs)
+        loaded_modules.append(weakref.ref(loaded.module))
+        return loaded
+
+    monkeypatch.setattr(models, "load_model", spy)
+    cfg = compose_cell(
+        "model=fcn", f"backend={backend}", "device=cpu", "eval_samples=32", "artifact_cache=false"
+    )
+    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    cfg.data_dir, cfg.cache_dir = str(ROOT / "data"), str(tmp_path / "cache")
+    prepared = worker.prepare(cfg, tmp_path / "work")
+    gc.collect()
+    assert prepared.loaded.module is None
+    assert (loaded_modules[0]() is not None) is source_alive
+    assert prepared.fp32_file.is_file()
+    references = prepared.reference_summaries()  # the FP32 reference comes back from disk, after timing
+    assert len(references) == len(prepared.eval_batches) and not prepared.fp32_file.exists()
+
+
+def runs_frame() -> pd.DataFrame:
+    base = {"model": "m", "device": "cuda", "precision": "fp16", "batch_size": 64, "error_type": "",
+            "message": "", "sweep_id": "s", "start_time": 0, "top1_agreement": 1.0}  # fmt: skip
+    rows = [
+        {**base, "backend": "eager", "precision": "fp32", "status": "ok", "latency_p50_ms": 6.4,
+         "latency_mean_ms": 6.4, "latency_std_ms": 0.064, "latency_ms_per_sample": 0.1, "cell_id": "a"},
+        {**base, "backend": "compile", "status": "ok", "latency_p50_ms": 1.28, "latency_mean_ms": 1.3,
+         "latency_std_ms": 0.13, "latency_ms_per_sample": 0.02, "cell_id": "b"},
+        {**base, "backend": "onnxruntime", "status": "ok", "latency_p50_ms": 1.34, "latency_mean_ms": 1.34,
+         "latency_std_ms": 0.0134, "latency_ms_per_sample": 0.021, "cell_id": "c"},
+        {**base, "backend": "torchscript", "status": "invalid", "latency_p50_ms": 0.64, "latency_mean_ms": 0.64,
+         "latency_std_ms": 0.0064, "latency_ms_per_sample": 0.01, "cell_id": "d", "error_type": "QualityGate",
+         "message": "failed its quality gate: top-1 agreement with FP32 0.000 < 0.99", "top1_agreement": 0.0},
+    ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_findings_never_name_an_invalid_row_and_do_not_rank_ties():
+    lines = findings(runs_frame())
+    fastest = next(line for line in lines if line.startswith("Fastest at batch 64"))
+    assert fastest.startswith(
+        "Fastest at batch 64: compile cuda fp16 (0.02 ms/sample median, ±10%, 5.0x eager FP32)"
+    )
+    assert "within its spread, so not told apart: onnxruntime cuda fp16 (0.02094)" in fastest
+    assert "torchscript" not in " ".join(lines)
+
+
+def test_tables_show_the_median_with_its_spread_and_mark_invalid_rows():
+    section = model_sections(runs_frame(), with_figures=False)[0]
+    tables = dict(section.tables)
+    median = next(grid for title, grid in tables.items() if title.startswith("Inference time, median"))
+    assert median.loc["compile cuda fp16", "batch size 64"] == "0.0200 ±10%"
+    assert tables["Inference time [ms/sample]"].loc["torchscript cuda fp16", "batch size 64"] == "0.0100 ✗"
+    assert any(
+        note.startswith("✗ = failed its quality gate") and "torchscript cuda fp16 bs64" in note
+        for note in section.notes
+    )
+
+
+def test_a_row_without_latency_spread_still_shows_its_value():
+    run = with_spread(runs_frame()).iloc[1].drop(["latency_cv"])
+    table = next(t for t in TABLES if t.spread)
+    assert cell_text(run, table) == "0.0200"
