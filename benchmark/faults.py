@@ -43,6 +43,7 @@ def allocate_in_ort_arena(megabytes: int = ORT_ARENA_MB) -> None:
         [helper.make_tensor("shape", TensorProto.INT64, [1], [elements])],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8  # what every ORT release reads (the installed onnx may write a newer one)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CUDAExecutionProvider"])
     session.run(None, {"x": np.ones(1, np.float32)})
     _kept_alive.append(session)

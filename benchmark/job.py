@@ -110,11 +110,12 @@ def measure_in_child(cfg: DictConfig, job_dir: Path, record: CellRecord, place: 
 
 def apply_quality_gate(record: CellRecord, cfg: DictConfig) -> None:
     """A measured row whose quality fell below the gate becomes `invalid`, its figures kept."""
-    from benchmark.measure.quality import gate_failure
+    from benchmark.measure.quality import GatedRow, gate_failure
 
     if record.status != "ok":
         return
-    failure = gate_failure(record.metrics, record.precision, cfg.quality_gate)
+    row = GatedRow(record.precision, record.facts.get("weights") == "random", bool(cfg.tf32))
+    failure = gate_failure(record.metrics, row, cfg.quality_gate)
     record.facts["quality_gate"] = "fail" if failure else "pass"
     if failure:
         record.status, record.error_type = "invalid", "QualityGate"

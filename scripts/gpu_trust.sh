@@ -19,7 +19,7 @@ mkdir -p /tmp/logs /tmp/multirun
 models=(-m model=resnet,mobilenet,bert model.pretrained=false dataset=synthetic eval_samples=128 model.max_length=256)
 common=(device=cuda hydra/launcher=gpus resume=true cache_dir=/tmp/bench_cache tracking_uri=sqlite:////tmp/trust.db
         experiment=trust)
-done_cells() { grep -chE '^\[ *(ok|invalid|skipped|error|oom|crashed|timeout)\]' "$1" 2>/dev/null || echo 0; }
+done_cells() { grep -chE '^\[ *(ok|invalid|skipped|error|oom|crashed|timeout)\]' "$1" 2>/dev/null; }
 
 case ${1:-} in
   setup)
@@ -36,6 +36,10 @@ case ${1:-} in
       repeat) cells=(backend=eager,torchscript,onnxruntime,compile_cudagraphs precision=fp16 batch_size=64) ;;
       *) echo "unknown sweep $name"; exit 2 ;;
     esac
+    # From a copy of the checkout: each later call re-sends the tree, and a job composing its
+    # config while that happens would not find it.
+    rm -rf "/tmp/repo_$name" && mkdir -p "/tmp/repo_$name" && cp -r benchmark conf scripts Makefile "/tmp/repo_$name/"
+    cd "/tmp/repo_$name" && export PYTHONPATH=/tmp/site:/tmp/ortsite:$PWD
     CUDA_VISIBLE_DEVICES=$gpus setsid nohup python3 -m benchmark "${models[@]}" "${cells[@]}" "${common[@]}" \
       "hydra.sweep.dir=/tmp/multirun/$name" > "/tmp/logs/$name.txt" 2>&1 < /dev/null &
     echo "sweep $name started on GPUs $gpus" ;;

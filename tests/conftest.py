@@ -33,7 +33,11 @@ def run_benchmark(
     return subprocess.run(
         [sys.executable, "-m", "benchmark", *overrides],
         cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+            **(env or {}),
+        },
         capture_output=True,
         text=True,
         timeout=1200,
@@ -66,3 +70,21 @@ def sweep(tmp_path_factory):
         *FAST_TIMING,
     )
     return cwd, done
+
+
+def pytest_report_header(config) -> list[str]:
+    """Under `make test-gpu`: the card, driver and library versions, atop the committed log."""
+    if os.environ.get("BENCHMARK_GPU_TESTS") != "1":
+        return []
+    import torch
+
+    from benchmark.measure.environment import collect
+
+    if not torch.cuda.is_available():
+        return ["no CUDA GPU visible"]
+    env = collect(torch.device("cuda"))
+    keys = ("gpu", "gpu_capability", "driver", "cuda", "cudnn", "sm_clock_mhz", "mem_clock_mhz")
+    versions = ", ".join(
+        f"{k.removeprefix('version_')} {v}" for k, v in env.items() if k.startswith("version_")
+    )
+    return [", ".join(f"{k}: {env.get(k)}" for k in keys), versions]

@@ -17,7 +17,7 @@ from benchmark.backends import LabelMismatch
 from benchmark.backends.onnxruntime import OnnxRuntimeBackend, node_placement
 from benchmark.config import QualityGateConfig
 from benchmark.job import apply_quality_gate
-from benchmark.measure.quality import gate_failure
+from benchmark.measure.quality import GatedRow, gate_failure
 from benchmark.models.vision import settle_batchnorm
 from benchmark.records import CellRecord
 from benchmark.report import TABLES, cell_text, findings, model_sections, with_spread
@@ -28,28 +28,45 @@ GATE = OmegaConf.structured(QualityGateConfig)
 
 
 def test_default_gate_passes_a_faithful_fp16_row():
-    assert gate_failure({"top1_agreement": 1.0, "rel_error": 2e-3}, "fp16", GATE) is None
+    assert gate_failure({"top1_agreement": 1.0, "rel_error": 2e-3}, GatedRow("fp16"), GATE) is None
 
 
 def test_gate_fails_a_collapsed_fp16_row_with_both_reasons():
-    failure = gate_failure({"top1_agreement": 0.0, "rel_error": 1.0}, "fp16", GATE)
-    assert failure == "top-1 agreement with FP32 0.000 < 0.99; relative error vs FP32 1 > 0.5"
+    failure = gate_failure({"top1_agreement": 0.0, "rel_error": 1.0}, GatedRow("fp16"), GATE)
+    assert failure == "top-1 agreement with FP32 0.000 < 0.99; relative error vs FP32 1 > 0.05"
+
+
+def test_random_weights_are_gated_on_their_error_not_on_near_tied_argmaxes():
+    faithful = {"top1_agreement": 0.984, "rel_error": 0.0075}  # MobileNetV3-L fp16, random, H100
+    assert gate_failure(faithful, GatedRow("fp16", random_weights=True), GATE) is None
+    assert gate_failure(faithful, GatedRow("fp16"), GATE) is not None  # trained weights: agreement counts
+    collapsed = {"top1_agreement": 0.0, "rel_error": 1.0}
+    assert (
+        gate_failure(collapsed, GatedRow("fp16", random_weights=True), GATE)
+        == "relative error vs FP32 1 > 0.05"
+    )
+
+
+def test_tf32_in_an_fp32_row_fails_unless_tf32_was_asked_for():
+    ort_default = {"top1_agreement": 1.0, "rel_error": 4e-4}  # ONNX Runtime's CUDA provider with use_tf32 on
+    assert gate_failure(ort_default, GatedRow("fp32"), GATE) == "relative error vs FP32 0.0004 > 0.0001"
+    assert gate_failure(ort_default, GatedRow("fp32", tf32=True), GATE) is None
 
 
 def test_int8_has_its_own_looser_stated_bound():
-    assert gate_failure({"top1_agreement": 0.96, "rel_error": 0.05}, "int8", GATE) is None
-    assert gate_failure({"top1_agreement": 0.96, "rel_error": 0.05}, "bf16", GATE) is not None
+    assert gate_failure({"top1_agreement": 0.96, "rel_error": 0.05}, GatedRow("int8"), GATE) is None
+    assert gate_failure({"top1_agreement": 0.96, "rel_error": 0.05}, GatedRow("bf16"), GATE) is not None
 
 
 def test_gate_keeps_99_percent_of_fp32_f1_where_labels_exist():
     metrics = {"top1_agreement": 0.995, "rel_error": 0.01, "f1_macro": 0.95, "f1_macro_fp32": 0.98}
-    assert gate_failure(metrics, "fp16", GATE) == "F1 0.9500 < 0.99 x FP32's 0.9800"
-    assert gate_failure({**metrics, "f1_macro": 0.975}, "fp16", GATE) is None
+    assert gate_failure(metrics, GatedRow("fp16"), GATE) == "F1 0.9500 < 0.99 x FP32's 0.9800"
+    assert gate_failure({**metrics, "f1_macro": 0.975}, GatedRow("fp16"), GATE) is None
 
 
 def test_gate_thresholds_are_config_keys():
-    cfg = compose_cell("quality_gate.min_top1_agreement.fp16=0.5", "quality_gate.max_rel_error=2")
-    assert gate_failure({"top1_agreement": 0.6, "rel_error": 1.0}, "fp16", cfg.quality_gate) is None
+    cfg = compose_cell("quality_gate.min_top1_agreement.fp16=0.5", "quality_gate.max_rel_error.fp16=2")
+    assert gate_failure({"top1_agreement": 0.6, "rel_error": 1.0}, GatedRow("fp16"), cfg.quality_gate) is None
 
 
 def test_a_failing_row_is_recorded_invalid_with_its_figures_kept():

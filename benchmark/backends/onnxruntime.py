@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from benchmark.backends import Artifact, BuildContext, FileBackend, LabelMismatch, UnsupportedCell
-from benchmark.backends.torch_common import DTYPES, cast_inputs
+from benchmark.backends.torch_common import DTYPES, cast_inputs, cast_module
 
 CALIBRATION_SAMPLES = 512
 FP32_OR_HALF, INT8 = "model.onnx", "model.int8.onnx"  # the file the session of each precision reads
@@ -136,7 +136,11 @@ class OnnxRuntimeBackend(FileBackend):
         import onnxruntime as ort
 
         dtype = DTYPES[ctx.precision.dtype]
-        module, example = ctx.model.to(dtype), cast_inputs(ctx.example, dtype)
+        # Exported from the host: the exporter's graph keeps references to the weights it read
+        # (onnxscript's rewrite rules hold the last graph), which must not pin a GPU copy.
+        cpu = torch.device("cpu")
+        module = cast_module(ctx.model.to(cpu), dtype, cpu)
+        example = tuple(t.to(cpu) for t in cast_inputs(ctx.example, dtype))
         path = folder / FP32_OR_HALF
         names = export_onnx(module, example, path, self.opset)
         facts: dict[str, Any] = {"opset": self.opset, "onnxruntime": ort.__version__, "inputs": names}
@@ -189,6 +193,18 @@ class OnnxRuntimeBackend(FileBackend):
                 f"{', '.join(placement['host_float_nodes'][:5])}"
             )
         return {**facts, "ort_host_float_nodes": 0}
+
+    @staticmethod
+    def output_like(session, example: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """The bound output buffer: the session's output shape with the cell's batch size."""
+        (output,) = session.get_outputs()
+        dtype = {"tensor(float)": torch.float32, "tensor(float16)": torch.float16}[output.type]
+        shape = [example[0].shape[0], *output.shape[1:]]
+        if not all(isinstance(d, int) for d in shape):
+            raise UnsupportedCell(
+                f"ORT output {output.name} has a symbolic non-batch dimension: {output.shape}"
+            )
+        return torch.empty(shape, dtype=dtype, device=example[0].device)
 
     def provider_for(self, ctx: BuildContext) -> tuple[str, dict[str, str]]:
         if ctx.device.type == "cpu":

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from benchmark.backends import Artifact, BuildContext, FileBackend, UnsupportedCell
-from benchmark.backends.torch_common import DTYPES, cast_inputs
+from benchmark.backends.torch_common import DTYPES, cast_inputs, cast_module
 
 CALIBRATION_BATCHES = 16
 ENGINE = "model.ep"  # an ExportedProgram holding the serialized TensorRT engines
@@ -38,7 +38,7 @@ class TensorRtBackend(FileBackend):
         if ctx.device.type != "cuda":
             raise UnsupportedCell("TensorRT runs on CUDA only")
         dtype = DTYPES[ctx.precision.dtype]
-        module = ctx.model.to(dtype)
+        module = cast_module(ctx.model, dtype, ctx.device)
         example = cast_inputs(ctx.example, dtype)
         if ctx.precision.quantized:
             exported = self.export_int8(module, example, ctx)

@@ -10,7 +10,7 @@ from torch import nn
 
 from benchmark.backends import Artifact, Backend, BuildContext, LabelMismatch, UnsupportedCell
 from benchmark.backends.compile import compile_module
-from benchmark.backends.torch_common import COMPUTE_LAYERS, cast_inputs
+from benchmark.backends.torch_common import COMPUTE_LAYERS, cast_inputs, cast_module
 
 ALIGN = 16
 INT_MM_MIN_ROWS = 17  # torch._int_mm's CUDA kernel, which torchao's int8 matmuls run, wants > 16 rows
@@ -73,7 +73,7 @@ class TorchAoBackend(Backend):
             raise UnsupportedCell("torchao is not installed (pip install '.[gpu]')") from None
         if ctx.device.type != "cuda":
             raise UnsupportedCell("the torchao rows here are CUDA rows")
-        module = ctx.model.to(torch.bfloat16)
+        module = cast_module(ctx.model, torch.bfloat16, ctx.device)
         inputs = cast_inputs(ctx.example, torch.bfloat16)
         precision = ctx.precision.name
         rows = rows_per_linear(module, inputs) if precision == "int8" else {}  # fp8 has no row limit
