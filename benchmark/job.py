@@ -13,8 +13,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from benchmark import __version__
 from benchmark.cell import BadInput, check_input, resolve_device, unsupported_reason
+from benchmark.code_digest import code_digest
 from benchmark.measure.memory import PhasePeakSampler, nvml_process_bytes, rss_bytes
 from benchmark.placement import Placement, host_share, placement_for
 from benchmark.progress import LiveStatus
@@ -55,7 +55,9 @@ def run_cell(
     for key in ("cache_dir", "data_dir"):  # the worker must not depend on the cwd it inherits
         resolved[key] = str(Path(resolved[key]).resolve())
     record.config = resolved
-    record.cell_id = cell_id_of(resolved, __version__)
+    # the code that can change this cell's figures: resume re-measures a cell when it changes
+    record.code_digest = code_digest(cfg.backend._target_, cfg.model.family, cfg.dataset or cfg.model.dataset)
+    record.cell_id = cell_id_of(resolved, record.code_digest)
     if done and record.cell_id in done:
         return CellRecord.load(done[record.cell_id])
     if record.status == "ok":

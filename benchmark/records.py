@@ -32,7 +32,8 @@ class CellRecord:
     job_dir: str = ""
     wall_s: float = 0.0
     queued_s: float = 0.0  # part of wall_s spent waiting for a free GPU or core share
-    cell_id: str = ""  # same config and code version -> same id, across sweeps
+    cell_id: str = ""  # same config and code digest -> same id, across sweeps
+    code_digest: str = ""  # of the source that can change this cell's figures (code_digest.py)
 
     @property
     def name(self) -> str:
@@ -58,9 +59,9 @@ NOT_IN_CELL_ID = (
 )
 
 
-def cell_id_of(resolved_config: dict[str, Any], code_version: str) -> str:
+def cell_id_of(resolved_config: dict[str, Any], code_digest: str) -> str:
     measured = {k: v for k, v in resolved_config.items() if k not in NOT_IN_CELL_ID}
-    blob = json.dumps([measured, code_version], sort_keys=True, default=str)
+    blob = json.dumps([measured, code_digest], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from benchmark.backends import Artifact, BuildContext, FileBackend, UnsupportedCell
-from benchmark.measure.environment import library_versions
+from benchmark.measure.environment import versions_for_modules
 
 MANIFEST = "manifest.json"
 
@@ -72,7 +72,7 @@ class CacheKey:
                 "calibration": calibration if ctx.precision.quantized else None,
                 "device": device,
                 "tf32": ctx.tf32 if device != "cpu" else None,  # TensorRT bakes it into the engine
-                "libraries": library_versions(),
+                "libraries": versions_for_modules(backend_cfg.requires),  # core + the backend's own
             }
         )
 

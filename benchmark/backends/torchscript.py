@@ -27,7 +27,11 @@ class TorchScriptBackend(FileBackend):
             if self.freeze:
                 scripted = torch.jit.freeze(scripted.eval())
         torch.jit.save(scripted, str(folder / SCRIPT))
-        facts = {**facts, "frozen": self.freeze, "graph_nodes": sum(1 for _ in scripted.inlined_graph.nodes())}
+        facts = {
+            **facts,
+            "frozen": self.freeze,
+            "graph_nodes": sum(1 for _ in scripted.inlined_graph.nodes()),
+        }
         # A frozen graph's weight constants stay registered in the JIT's global class registry
         # after the module is gone (measured: BERT-base fp16, ~190 MB of VRAM while the loaded
         # artifact ran). The worker builds one artifact per process and loads it from the file.

@@ -35,14 +35,28 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def library_versions() -> dict[str, str]:
+CORE_LIBRARIES = ("torch", "torchvision", "transformers")  # every artifact is built from their code
+
+
+def library_versions(names=LIBRARIES) -> dict[str, str]:
+    """Installed versions of these distributions (those not installed are left out)."""
     versions = {}
-    for name in LIBRARIES:
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
     return versions
+
+
+def versions_for_modules(modules) -> dict[str, str]:
+    """The core libraries' versions and those of the distributions that provide `modules` (a
+    backend's `requires`): onnxruntime's module may come from onnxruntime or onnxruntime-gpu."""
+    providers = metadata.packages_distributions()
+    names = list(CORE_LIBRARIES)
+    for module in modules:
+        names += providers.get(module, [module])
+    return library_versions(sorted(set(names)))
 
 
 def configure_runtime(threads: int | None, tf32: bool, seed: int) -> int:

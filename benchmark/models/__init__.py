@@ -36,29 +36,8 @@ def register(family: str) -> Callable[[Loader], Loader]:
     return wrap
 
 
-@register("custom")
-def load_custom(model_cfg: DictConfig, splits: Splits, cache_dir: Path) -> LoadedModel:
-    from benchmark.models.custom import ARCHITECTURES
-    from benchmark.models.training import TrainRecipe, cache_key, load_or_train
-
-    (image,), _ = splits.eval[0]
-    shape = tuple(image.shape)
-    module = ARCHITECTURES[model_cfg.arch](*shape, num_classes=splits.num_classes, **model_cfg.options)
-    if not (model_cfg.pretrained and splits.cheap_to_train):
-        return LoadedModel(module.eval(), "random", {"input_shape": shape})
-    recipe = TrainRecipe()
-    key = cache_key(model_cfg.arch, shape, splits.num_classes, splits.name, recipe)
-    path = cache_dir / "weights" / f"{model_cfg.arch}-{splits.name}-{key}.pt"
-    trained_now = load_or_train(module, splits.train, path, recipe)
-    return LoadedModel(
-        module.eval(),
-        "trained",
-        {"input_shape": shape, "weights_file": str(path), "trained_now": trained_now},
-    )
-
-
 def known_families() -> list[str]:
-    from benchmark.models import causal_lm, hf, text_to_text, vision  # noqa: F401  (register their families)
+    from benchmark.models import causal_lm, custom, hf, text_to_text, vision  # noqa: F401  (register their families)
 
     return sorted(FAMILIES)
 

@@ -3,8 +3,14 @@ count, so the same architecture runs on 8x8 digits and on ImageNet-shaped input.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
+from omegaconf import DictConfig
 from torch import nn
+
+from benchmark.data import Splits
+from benchmark.models import LoadedModel, register
 
 
 class FCN(nn.Module):
@@ -61,3 +67,23 @@ class LSTM(nn.Module):
 
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"fcn": FCN, "cnn": CNN, "lstm": LSTM}
+
+
+@register("custom")
+def load_custom(model_cfg: DictConfig, splits: Splits, cache_dir: Path) -> LoadedModel:
+    from benchmark.models.training import TrainRecipe, cache_key, load_or_train
+
+    (image,), _ = splits.eval[0]
+    shape = tuple(image.shape)
+    module = ARCHITECTURES[model_cfg.arch](*shape, num_classes=splits.num_classes, **model_cfg.options)
+    if not (model_cfg.pretrained and splits.cheap_to_train):
+        return LoadedModel(module.eval(), "random", {"input_shape": shape})
+    recipe = TrainRecipe()
+    key = cache_key(model_cfg.arch, shape, splits.num_classes, splits.name, recipe)
+    path = cache_dir / "weights" / f"{model_cfg.arch}-{splits.name}-{key}.pt"
+    trained_now = load_or_train(module, splits.train, path, recipe)
+    return LoadedModel(
+        module.eval(),
+        "trained",
+        {"input_shape": shape, "weights_file": str(path), "trained_now": trained_now},
+    )
