@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import re
 from functools import lru_cache
 from pathlib import Path
+
+from benchmark.plugins import declared
 
 PACKAGE = Path(__file__).resolve().parent
 SHARED = (
@@ -63,12 +64,6 @@ def closure(start: Path, root: Path = PACKAGE) -> set[Path]:
     return seen
 
 
-def registering_module(folder: Path, name: str) -> Path | None:
-    """The module under `folder` whose loader is registered as `name` (`@register("name")`)."""
-    pattern = re.compile(rf"@register\(\s*[\"']{re.escape(name)}[\"']\s*\)")
-    return next((p for p in sorted(folder.glob("*.py")) if pattern.search(p.read_text())), None)
-
-
 def cell_modules(backend_target: str, model_family: str, dataset: str, root: Path = PACKAGE) -> set[Path]:
     files = set()
     for entry in SHARED:
@@ -78,7 +73,7 @@ def cell_modules(backend_target: str, model_family: str, dataset: str, root: Pat
     if backend is not None:
         files |= closure(backend, root)
     for folder, name in ((root / "models", model_family), (root / "data", dataset)):
-        module = registering_module(folder, name)
+        module = declared(folder).get(name)
         if module is not None:
             files |= closure(module, root)
     return files

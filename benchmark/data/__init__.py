@@ -72,9 +72,9 @@ def load_dataset(
     model_cfg=None,
     limit: int | None = None,
 ) -> Splits:
-    """`limit` caps the eval split (after any shuffle), so large splits load only what is scored."""
-    from benchmark.data import digits, imagenet_mini, imdb, synthetic  # noqa: F401  (register their loaders)
+    """`limit` caps the eval split (after any shuffle), so large splits load only what is scored.
+    The loader's module is found by the name it registers (benchmark/plugins.py)."""
+    from benchmark.plugins import import_plugin
 
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}")
+    import_plugin("data", name)
     return DATASETS[name](data_dir=data_dir, seed=seed, cache_dir=cache_dir, model_cfg=model_cfg, limit=limit)

@@ -85,7 +85,7 @@ class _TextPairs(TensorDataset):
 
 @register("imdb")
 def load_imdb(data_dir: Path, model_cfg, seed: int = 0, limit: int | None = None, **_) -> Splits:
-    from benchmark.models.hf import load_tokenizer
+    from benchmark.data.hf_hub import load_tokenizer
 
     root = Path(data_dir) / "imdb"
     tokenizer = load_tokenizer(model_cfg)

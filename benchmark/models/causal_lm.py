@@ -16,8 +16,9 @@ from omegaconf import DictConfig
 from torch import nn
 
 from benchmark.data import Splits
+from benchmark.data.hf_hub import from_local
 from benchmark.models import LoadedModel, register
-from benchmark.models.hf import from_local, random_config
+from benchmark.models.hf import random_config
 
 PROMPT_TOKENS = 16  # generation starts from the first tokens of each sequence: no padding inside
 

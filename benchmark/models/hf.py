@@ -10,10 +10,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from benchmark.data import BadDataFile, MissingAsset, Splits
+from benchmark.data import Splits
+from benchmark.data.hf_hub import from_local
 from benchmark.models import LoadedModel, register
-
-FETCH = "run `make data` on a machine with internet, or model.pretrained=false with dataset=synthetic"
 
 
 class LogitsOnly(nn.Module):
@@ -25,49 +24,6 @@ class LogitsOnly(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.model(input_ids=input_ids, attention_mask=attention_mask, return_dict=False)[0]
-
-
-def from_local(loader, model_cfg: DictConfig, what: str, **kwargs):
-    try:
-        return loader.from_pretrained(model_cfg.arch, local_files_only=True, **kwargs)
-    except OSError as exc:
-        if (
-            "does not appear to have" in str(exc)
-            or "local_files_only" in str(exc)
-            or "offline" in str(exc).lower()
-        ):
-            raise MissingAsset(
-                f"{what} of {model_cfg.arch} not in the local Hugging Face cache: {FETCH}"
-            ) from None
-        raise BadDataFile(unreadable(model_cfg.arch, what, exc)) from None
-    except Exception as exc:  # a truncated file fails inside its parser (safetensors, tokenizers, json)
-        raise BadDataFile(unreadable(model_cfg.arch, what, exc)) from None
-
-
-def checkpoint_folder(arch: str) -> str:
-    """Where the checkpoint's files are: the folder itself, or its Hugging Face cache entry."""
-    if Path(arch).is_dir():
-        return arch
-    from huggingface_hub.constants import HF_HUB_CACHE
-
-    return str(Path(HF_HUB_CACHE) / f"models--{arch.replace('/', '--')}")
-
-
-def unreadable(arch: str, what: str, exc: Exception) -> str:
-    detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-    return (
-        f"{what} of {arch} cannot be read ({type(exc).__name__}: {detail}); a file in "
-        f"{checkpoint_folder(arch)} is truncated or corrupt: delete that folder and {FETCH}"
-    )
-
-
-def load_tokenizer(model_cfg: DictConfig):
-    from transformers import AutoTokenizer
-
-    tokenizer = from_local(AutoTokenizer, model_cfg, "the tokenizer")
-    if tokenizer.pad_token is None:  # GPT-style vocabularies have none; padded positions are masked
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
 
 
 def random_config(model_cfg: DictConfig, **overrides):

@@ -16,8 +16,9 @@ from omegaconf import DictConfig
 from torch import nn
 
 from benchmark.data import Splits
+from benchmark.data.hf_hub import from_local, load_tokenizer
 from benchmark.models import LoadedModel, register
-from benchmark.models.hf import from_local, load_tokenizer, random_config
+from benchmark.models.hf import random_config
 
 # SDPA's output view fails torch.export with a dynamic batch (a transposed, non-contiguous
 # tensor); T5's own attention exports, so every backend runs the same attention code.
