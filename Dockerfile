@@ -6,8 +6,9 @@
 FROM nvcr.io/nvidia/pytorch:25.10-py3
 WORKDIR /work
 COPY . .
-# Keep the container's own torch, torchvision and TensorRT builds: install the rest only.
-RUN pip install --no-cache-dir --no-deps -e . && \
-    pip install --no-cache-dir hydra-core omegaconf mlflow onnx onnxscript onnxruntime-gpu torchmetrics \
-        scikit-learn nvidia-ml-py pandas tabulate matplotlib tqdm psutil transformers torchao nvidia-modelopt
+# One dependency list, pyproject.toml's: the project with its GPU and TensorRT extras. The
+# container's torch, torchvision, TensorRT and Torch-TensorRT builds already satisfy their pins.
+RUN pip install --no-cache-dir -e '.[gpu,tensorrt]' && \
+    # onnxruntime (a core dependency, CPU build) and onnxruntime-gpu share one module folder: keep the GPU one
+    pip uninstall -y onnxruntime && pip install --no-cache-dir --force-reinstall --no-deps onnxruntime-gpu
 CMD ["python", "-m", "benchmark", "--help"]

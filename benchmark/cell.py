@@ -82,11 +82,54 @@ def check_input(cfg: DictConfig) -> None:
     for phase, limit in cfg.timeout_s.items():
         if limit <= 0:
             raise BadInput(f"timeout_s.{phase}={limit} must be > 0 seconds")
+    check_backend_options(cfg.backend)
+    if cfg.model.family == "module" and not cfg.model.factory:
+        raise BadInput(
+            "model=module needs model.factory=package.module:function (e.g. torchvision.models:resnet18)"
+        )
     if cfg.fault is not None:
         if cfg.fault not in FAULTS:
             raise BadInput(f"fault={cfg.fault} is not one of {', '.join(FAULTS)}")
         if os.environ.get("BENCHMARK_ALLOW_FAULTS") != "1":
             raise BadInput("fault injection is for tests only: set BENCHMARK_ALLOW_FAULTS=1 to use it")
+
+
+def class_options(target: str) -> list[str] | None:
+    """The keyword arguments the class `target` (package.module.Class) takes in __init__, read
+    from its source with ast (no import: the parent stays light); None if it cannot be read."""
+    import ast
+
+    from benchmark.code_digest import module_file
+
+    module, _, class_name = target.rpartition(".")
+    path = module_file(module)
+    if path is None:
+        return None
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ClassDef) and node.name == class_name:
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name == "__init__":
+                    args = item.args
+                    return [a.arg for a in [*args.args[1:], *args.kwonlyargs]]
+            return []
+    return None
+
+
+def check_backend_options(backend: DictConfig) -> None:
+    """A misspelt backend option fails here, before any worker, with the closest known ones."""
+    import difflib
+
+    known = class_options(backend._target_)
+    if known is None:
+        return
+    for key in backend.options:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"did you mean backend.options.{close[0]}? " if close else ""
+            raise BadInput(
+                f"backend.options.{key} is not an option of {backend.name}: {hint}"
+                f"its options: {', '.join(known) or 'none'}"
+            )
 
 
 def declared_unsupported_reason(cfg: DictConfig, device: str) -> str | None:

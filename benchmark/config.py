@@ -28,6 +28,10 @@ class ModelConfig:
     prompt: str = ""  # text: prepended to every example before tokenization (T5's task prefix)
     vocab_size: Optional[int] = None  # text: for synthetic token ids
     num_classes: Optional[int] = None  # None: from the dataset
+    factory: Optional[str] = None  # family `module`: package.module:function returning an nn.Module
+    input_shape: Optional[list[int]] = (
+        None  # one sample's shape for synthetic inputs (images: 3 x image_size^2)
+    )
     unsupported_precisions: dict[str, str] = field(default_factory=dict)  # precision name -> reason
     options: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the architecture
 

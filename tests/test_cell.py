@@ -60,3 +60,16 @@ def test_a_backend_whose_library_is_missing_is_skipped_before_any_work(monkeypat
     )
     reason = unsupported_reason(compose_cell("backend=tensorrt", "precision=fp16"), "cuda")
     assert reason.startswith("torch_tensorrt is not installed here: install the 'tensorrt' extra")
+
+
+def test_a_misspelt_backend_option_names_the_closest_one():
+    from benchmark.cell import check_backend_options
+
+    with pytest.raises(
+        BadInput,
+        match=r"backend.options.opst is not an option of onnxruntime: did you mean backend.options.opset\?",
+    ):
+        check_backend_options(compose_cell("backend=onnxruntime", "+backend.options.opst=17").backend)
+    check_backend_options(
+        compose_cell("backend=onnxruntime", "backend.options.opset=17").backend
+    )  # a real one passes

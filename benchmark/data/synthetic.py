@@ -60,6 +60,9 @@ def load_synthetic(model_cfg, seed: int = 0, limit: int | None = None, **_) -> S
         return _splits(
             "synthetic", lambda n, s: RandomTokens(model_cfg.max_length, vocab, n, s), classes, limit, seed
         )
+    if model_cfg.get("input_shape"):  # declared by the model (e.g. model=module): any float shape
+        shape = tuple(model_cfg.input_shape)
+        return _splits("synthetic", lambda n, s: RandomImages(shape, n, s), classes, limit, seed)
     if model_cfg.image_size is None:
         raise ValueError(
             f"model {model_cfg.name} declares no image_size: use dataset=synthetic_imagenet (or digits)"
