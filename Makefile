@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-$(EXTRAS)
 SWEEP_CPU := -m model=fcn,cnn,lstm 'backend=glob(*)' precision=fp32,int8 batch_size=1,16,64 device=cpu
 UI_PORT ?= 5000
 
-.PHONY: help install run test test-gpu data sweep-cpu report ui server lint format clean
+.PHONY: help install run test test-fast test-gpu data sweep-cpu report ui server lint format clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,8 +27,11 @@ install: $(STAMP)  ## create .venv and install the project (EXTRAS=dev,gpu for G
 run: $(STAMP)  ## benchmark the default cell (CNN, eager, FP32, digits) and print its table
 	$(PY) -m benchmark
 
-test: $(STAMP)  ## run the offline CPU test suite
+test: $(STAMP)  ## run the offline CPU test suite (all of it: what CI runs)
 	$(PY) -m pytest -q
+
+test-fast: $(STAMP)  ## the suite without the tests that start benchmark processes (marker slow)
+	$(PY) -m pytest -q -m "not slow and not gpu"
 
 # The GPU machine has no package index: there the image's python3 (with the wheels of
 # ../shared/device/README.md on PYTHONPATH) runs the suite instead of a fresh .venv.

@@ -51,6 +51,29 @@ def digits():
     return load_dataset("digits", ROOT / "data")
 
 
+def compose_cell(*overrides: str):
+    """The composed config of one cell, as `python -m benchmark <overrides>` would build it."""
+    from hydra import compose, initialize_config_dir
+
+    from benchmark.config import conf_dir, register_configs
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+WORDS = ["great", "awful", "movie", "plot", "good", "bad", "the", "was"]  # tiny tokenizers' vocabulary
+
+
+def write_imdb_acl(root):
+    for split in ("train", "test"):
+        for label, text in (("neg", "awful bad plot"), ("pos", "great good movie")):
+            folder = root / "imdb" / "aclImdb" / split / label
+            folder.mkdir(parents=True)
+            for i in range(6):
+                (folder / f"{i}_1.txt").write_text(f"{text} {WORDS[i]}")
+
+
 BACKENDS = ("eager", "torchscript", "compile", "onnxruntime")
 
 
@@ -88,3 +111,28 @@ def pytest_report_header(config) -> list[str]:
         f"{k.removeprefix('version_')} {v}" for k, v in env.items() if k.startswith("version_")
     )
     return [", ".join(f"{k}: {env.get(k)}" for k in keys), versions]
+
+
+# What makes a test cost more than a second or two: starting benchmark processes, or building
+# artifacts (export, trace, compile, quantize) in the test itself.
+COSTLY_CALLS = ("run_benchmark(", "subprocess.", "Popen(", "build(", "prepare(", ".export(")
+
+
+def costly(function) -> bool:
+    import inspect
+
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):
+        return False
+    return any(call in source for call in COSTLY_CALLS)
+
+
+def pytest_collection_modifyitems(items):
+    """`slow`: a test that starts benchmark processes (a cell, a sweep, a server) or builds
+    artifacts, itself or through a fixture; `make test-fast` leaves them out, `make test`
+    (what CI runs) runs everything."""
+    for item in items:
+        fixtures = [d.func for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs]
+        if any(costly(f) for f in [getattr(item, "function", None), *fixtures]):
+            item.add_marker(pytest.mark.slow)

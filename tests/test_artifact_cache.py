@@ -10,8 +10,7 @@ from torch import nn
 
 from benchmark.backends import BuildContext, create_backend
 from benchmark.backends.artifact_cache import MANIFEST, ArtifactCache, CacheKey, weights_digest
-from tests.conftest import run_benchmark
-from tests.test_config import compose_cell
+from tests.conftest import compose_cell, run_benchmark
 
 
 def tiny_model(seed=0):

@@ -11,7 +11,7 @@ from torch import nn
 from benchmark.backends import BuildContext, UnsupportedCell, create_backend
 from benchmark.data import batches
 from benchmark.models import load_model
-from tests.test_config import compose_cell
+from tests.conftest import compose_cell
 
 FP32_REL_ERROR = 1e-4  # reordered float arithmetic only
 INT8_REL_ERROR, INT8_AGREEMENT = 0.25, 0.95  # 8-bit weights on a 10-class digits model

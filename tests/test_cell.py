@@ -1,7 +1,7 @@
 import pytest
 
 from benchmark.cell import BadInput, check_input, resolve_device, unsupported_reason
-from tests.test_config import compose_cell
+from tests.conftest import compose_cell
 
 
 def test_backend_yaml_declares_what_it_cannot_run():

@@ -3,12 +3,11 @@ import subprocess
 import sys
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
 from benchmark.config import conf_dir, register_configs
 from benchmark.models import known_families
-from tests.conftest import ROOT
+from tests.conftest import ROOT, compose_cell
 
 register_configs()
 GROUPS = {
@@ -17,17 +16,13 @@ GROUPS = {
 }
 
 
-def compose_cell(*overrides: str):
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        return compose("config", overrides=list(overrides))
-
-
 def test_groups_hold_the_foundation_options():
     assert {"fcn", "cnn", "lstm"} <= set(GROUPS["model"])
     assert {"eager", "torchscript", "compile", "onnxruntime"} <= set(GROUPS["backend"])
     assert {"fp32", "int8"} <= set(GROUPS["precision"])
 
 
+@pytest.mark.slow  # 400-odd composes, 0.2 s each: the whole product runs in `make test`
 @pytest.mark.parametrize(("model", "backend", "precision"), list(itertools.product(*GROUPS.values())))
 def test_every_cell_composes(model, backend, precision):
     cfg = compose_cell(f"model={model}", f"backend={backend}", f"precision={precision}", "batch_size=16")

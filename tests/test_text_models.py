@@ -13,9 +13,7 @@ from benchmark.cell import unsupported_reason
 from benchmark.data import batches, load_dataset
 from benchmark.measure.quality import NextTokenMeter
 from benchmark.models import load_model
-from tests.conftest import run_benchmark
-from tests.test_config import compose_cell
-from tests.test_zoo import WORDS, write_imdb_acl
+from tests.conftest import WORDS, compose_cell, run_benchmark, write_imdb_acl
 
 SPECIAL = ["<pad>", "</s>", "<unk>"]
 VOCAB = [*SPECIAL, "sst2", "sentence", ":", "positive", "negative", *WORDS]

@@ -21,8 +21,7 @@ from benchmark.measure.quality import GatedRow, gate_failure
 from benchmark.models.vision import settle_batchnorm
 from benchmark.records import CellRecord
 from benchmark.report import TABLES, cell_text, findings, model_sections, with_spread
-from tests.conftest import ROOT
-from tests.test_config import compose_cell
+from tests.conftest import ROOT, compose_cell
 
 GATE = OmegaConf.structured(QualityGateConfig)
 

@@ -12,9 +12,7 @@ from PIL import Image
 from benchmark.backends import BuildContext, create_backend
 from benchmark.data import BadDataFile, MissingAsset, batches, load_dataset
 from benchmark.models import load_model
-from tests.test_config import compose_cell
-
-WORDS = ["great", "awful", "movie", "plot", "good", "bad", "the", "was"]
+from tests.conftest import WORDS, compose_cell, write_imdb_acl
 
 
 @pytest.fixture(scope="module")
@@ -42,15 +40,6 @@ def bert_cfg(path, **extra):
     return compose_cell(
         "model=bert", f"model.arch={path}", "model.max_length=16", *[f"{k}={v}" for k, v in extra.items()]
     ).model
-
-
-def write_imdb_acl(root):
-    for split in ("train", "test"):
-        for label, text in (("neg", "awful bad plot"), ("pos", "great good movie")):
-            folder = root / "imdb" / "aclImdb" / split / label
-            folder.mkdir(parents=True)
-            for i in range(6):
-                (folder / f"{i}_1.txt").write_text(f"{text} {WORDS[i]}")
 
 
 def write_imdb_arrow(root):
