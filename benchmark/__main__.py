@@ -62,5 +62,19 @@ def main(cfg: DictConfig) -> None:
         )
 
 
+def preflight() -> None:
+    """Checks Hydra cannot make: one line and exit 2, before anything is composed."""
+    import sys
+
+    from benchmark.cell import BadInput, check_option_overrides
+
+    try:
+        check_option_overrides([a for a in sys.argv[1:] if "=" in a and not a.startswith("-")])
+    except BadInput as exc:
+        print(f"bad input: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 if __name__ == "__main__":
+    preflight()
     main()

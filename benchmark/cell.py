@@ -115,6 +115,50 @@ def class_options(target: str) -> list[str] | None:
     return None
 
 
+def backend_target(name: str) -> str | None:
+    """The `_target_` of conf/backend/<name>.yaml, read without composing."""
+    from omegaconf import OmegaConf
+
+    from benchmark.config import conf_dir
+
+    path = conf_dir() / "backend" / f"{name}.yaml"
+    return OmegaConf.load(path).get("_target_") if path.is_file() else None
+
+
+def check_option_overrides(overrides: list[str]) -> None:
+    """Before Hydra composes anything: a `backend.options.<key>=` override (with or without `+`)
+    must be an option of every backend of the command; else one line with the closest name."""
+    import difflib
+
+    backends, options = ["eager"], []
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        if key == "backend":
+            backends = [b.strip() for b in value.strip("[]").split(",") if b.strip() and "(" not in b]
+        elif key.startswith("backend.options."):
+            options.append(key.removeprefix("backend.options.").split(".")[0])
+    known = {name: class_options(target) for name in backends if (target := backend_target(name))}
+    known = {name: opts for name, opts in known.items() if opts is not None}
+    if not known:  # a glob or an unknown backend: Hydra's composition answers it
+        return
+    for key in options:
+        takers = [name for name, opts in known.items() if key in opts]
+        if not takers:
+            every = sorted({o for opts in known.values() for o in opts})
+            close = difflib.get_close_matches(key, every, n=1)
+            hint = f"did you mean backend.options.{close[0]}? " if close else ""
+            raise BadInput(
+                f"backend.options.{key} is not an option of {', '.join(known)}: {hint}"
+                f"their options: {', '.join(every) or 'none'}"
+            )
+        if len(takers) < len(known):
+            others = ", ".join(name for name in known if name not in takers)
+            raise BadInput(
+                f"backend.options.{key} is an option of {', '.join(takers)} only, not of {others}: "
+                "sweep those backends in separate commands"
+            )
+
+
 def check_backend_options(backend: DictConfig) -> None:
     """A misspelt backend option fails here, before any worker, with the closest known ones."""
     import difflib

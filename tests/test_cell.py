@@ -73,3 +73,44 @@ def test_a_misspelt_backend_option_names_the_closest_one():
     check_backend_options(
         compose_cell("backend=onnxruntime", "backend.options.opset=17").backend
     )  # a real one passes
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["backend=onnxruntime", "backend.options.opst=17"], "did you mean backend.options.opset?"),
+        (["backend=eager,onnxruntime", "+backend.options.graph_optimisation=all"], "did you mean backend.options.graph_optimization?"),
+        (["backend=eager,onnxruntime", "backend.options.opset=17"], "an option of onnxruntime only, not of eager"),
+    ],
+)  # fmt: skip
+def test_option_overrides_are_checked_before_composing(overrides, message):
+    from benchmark.cell import check_option_overrides
+
+    with pytest.raises(BadInput, match=message.replace("?", r"\?")):
+        check_option_overrides(overrides)
+
+
+def test_valid_option_overrides_and_globs_pass():
+    from benchmark.cell import check_option_overrides
+
+    check_option_overrides(["backend=onnxruntime", "backend.options.opset=17"])
+    check_option_overrides(["backend=glob(*)", "backend.options.anything=1"])  # Hydra answers globs
+
+
+def test_a_misspelt_option_exits_2_in_well_under_two_seconds(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmark", "backend=onnxruntime", "backend.options.opst=17"],
+        cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 2 and time.monotonic() - started < 2
+    assert done.stderr.strip().splitlines() == [
+        "bad input: backend.options.opst is not an option of onnxruntime: did you mean "
+        "backend.options.opset? their options: graph_optimization, opset, provider"
+    ]
