@@ -83,6 +83,8 @@ def check_input(cfg: DictConfig) -> None:
         if limit <= 0:
             raise BadInput(f"timeout_s.{phase}={limit} must be > 0 seconds")
     check_backend_options(cfg.backend)
+    if cfg.model.family == "onnx" and not cfg.model.path:
+        raise BadInput("model=onnx needs model.path=<file.onnx> (the README shows how to export one)")
     if cfg.model.family == "module" and not cfg.model.factory:
         raise BadInput(
             "model=module needs model.factory=package.module:function (e.g. torchvision.models:resnet18)"
@@ -182,6 +184,9 @@ def declared_unsupported_reason(cfg: DictConfig, device: str) -> str | None:
     backend, precision, model = cfg.backend, cfg.precision.name, cfg.model.name
     if model in backend.unsupported_models:
         return backend.unsupported_models[model]
+    only = cfg.model.only_backends
+    if only and backend.name not in only:
+        return f"model {model} runs on {', '.join(only)} only: {next(iter(only.values()))}"
     if precision in cfg.model.unsupported_precisions:
         return cfg.model.unsupported_precisions[precision]
     if device not in backend.precisions:

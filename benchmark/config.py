@@ -29,9 +29,9 @@ class ModelConfig:
     vocab_size: Optional[int] = None  # text: for synthetic token ids
     num_classes: Optional[int] = None  # None: from the dataset
     factory: Optional[str] = None  # family `module`: package.module:function returning an nn.Module
-    input_shape: Optional[list[int]] = (
-        None  # one sample's shape for synthetic inputs (images: 3 x image_size^2)
-    )
+    input_shape: Optional[list[int]] = None  # one sample, synthetic inputs (default: 3 x image_size^2)
+    path: Optional[str] = None  # family `onnx`: the user's ONNX file
+    only_backends: dict[str, str] = field(default_factory=dict)  # backend name -> why no other runs it
     unsupported_precisions: dict[str, str] = field(default_factory=dict)  # precision name -> reason
     options: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the architecture
 

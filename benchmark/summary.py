@@ -34,7 +34,7 @@ def outcome(record: CellRecord) -> str:
     if record.status == "ok":
         return "ok"
     label = status_label(record.status, record.error_type, record.message)
-    return label if record.status == "skipped" else f"{label}: {record.message}"
+    return label if record.status in ("skipped", "invalid") else f"{label}: {record.message}"
 
 
 def measured(record: CellRecord) -> bool:

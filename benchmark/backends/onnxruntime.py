@@ -133,17 +133,26 @@ class OnnxRuntimeBackend(FileBackend):
         self.opset, self.graph_optimization, self.provider = opset, graph_optimization, provider
 
     def export(self, ctx: BuildContext, folder: Path) -> dict[str, Any]:
+        import onnx
         import onnxruntime as ort
 
         dtype = DTYPES[ctx.precision.dtype]
         # Exported from the host: the exporter's graph keeps references to the weights it read
         # (onnxscript's rewrite rules hold the last graph), which must not pin a GPU copy.
         cpu = torch.device("cpu")
-        module = cast_module(ctx.model.to(cpu), dtype, cpu)
-        example = tuple(t.to(cpu) for t in cast_inputs(ctx.example, dtype))
         path = folder / FP32_OR_HALF
-        names = export_onnx(module, example, path, self.opset)
+        user_file = getattr(ctx.model, "onnx_path", None)  # model=onnx: the user's file is the model
+        if user_file:
+            model = onnx.load(user_file)  # with its external data, if any: one file here
+            onnx.save_model(model, str(path))
+            names = [i.name for i in model.graph.input]
+        else:
+            module = cast_module(ctx.model.to(cpu), dtype, cpu)
+            example = tuple(t.to(cpu) for t in cast_inputs(ctx.example, dtype))
+            names = export_onnx(module, example, path, self.opset)
         facts: dict[str, Any] = {"opset": self.opset, "onnxruntime": ort.__version__, "inputs": names}
+        if user_file:
+            facts["source"] = f"user file {user_file}"
         if ctx.precision.quantized:
             facts["scheme"] = quantize_int8(path, folder / INT8, ctx, names)
         return facts
@@ -235,6 +244,7 @@ class OnnxRuntimeBackend(FileBackend):
         """IOBinding on device buffers: no host copies inside the call. The output buffer is reused,
         so callers copy what they keep before the next call."""
         out = torch.empty_like(output_like)
+        output_name = session.get_outputs()[0].name  # "logits" when exported here; a user file's own
         binding = session.io_binding()
         index = device.index or 0
 
@@ -244,7 +254,7 @@ class OnnxRuntimeBackend(FileBackend):
                     name, "cuda", index, NUMPY_DTYPES[t.dtype], tuple(t.shape), t.contiguous().data_ptr()
                 )
             binding.bind_output(
-                "logits", "cuda", index, NUMPY_DTYPES[out.dtype], tuple(out.shape), out.data_ptr()
+                output_name, "cuda", index, NUMPY_DTYPES[out.dtype], tuple(out.shape), out.data_ptr()
             )
             session.run_with_iobinding(binding)
             return out

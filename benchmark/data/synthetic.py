@@ -41,6 +41,16 @@ class RandomTokens(Dataset):
         return (ids, torch.ones(self.length, dtype=torch.long)), -1
 
 
+def onnx_sample_shape(path: str) -> list[int] | None:
+    """An ONNX file's first input shape past the batch axis, if every dimension is a number."""
+    import onnx
+
+    dims = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim[1:]
+    if not all(d.HasField("dim_value") for d in dims):
+        raise ValueError(f"{path}: its input shape past the batch axis is symbolic: set model.input_shape")
+    return [d.dim_value for d in dims]
+
+
 def _splits(name: str, make, num_classes: int, limit: int | None, seed: int) -> Splits:
     return Splits(
         name,
@@ -60,8 +70,11 @@ def load_synthetic(model_cfg, seed: int = 0, limit: int | None = None, **_) -> S
         return _splits(
             "synthetic", lambda n, s: RandomTokens(model_cfg.max_length, vocab, n, s), classes, limit, seed
         )
-    if model_cfg.get("input_shape"):  # declared by the model (e.g. model=module): any float shape
-        shape = tuple(model_cfg.input_shape)
+    shape = model_cfg.get("input_shape") or (
+        onnx_sample_shape(model_cfg.path) if model_cfg.get("path") else None
+    )
+    if shape:  # declared by the model (model=module, model=onnx): any float shape
+        shape = tuple(shape)
         return _splits("synthetic", lambda n, s: RandomImages(shape, n, s), classes, limit, seed)
     if model_cfg.image_size is None:
         raise ValueError(
