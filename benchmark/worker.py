@@ -198,8 +198,9 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
     inject(cfg.fault)
     with torch.inference_mode():
         timing_inputs = p.inputs(p.eval_batches[0])
-        if cuda:  # the context plus what the artifact holds before it runs (weights, engine)
-            metrics["vram_loaded_mb"] = (nvml_process_bytes(os.getpid()) or 0) / MB
+        loaded_bytes = nvml_process_bytes(os.getpid()) if cuda else None
+        if loaded_bytes:  # the context plus what the artifact holds before it runs (weights, engine)
+            metrics["vram_loaded_mb"] = loaded_bytes / MB
         metrics["first_call_ms"] = p.first_call(timing_inputs)
 
         progress = PhaseProgress(partial(set_phase, job_dir), "eval", len(p.eval_batches), "batches")

@@ -29,6 +29,7 @@ from benchmark.cell import declared_unsupported_reason  # noqa: E402
 from benchmark.config import conf_dir, register_configs  # noqa: E402
 
 FAILED = ("crashed", "error", "timeout", "oom")
+MEASURED = ("ok", "invalid")
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def coverage(folders: dict[str, Path], device: str) -> tuple[dict[str, list[Cell
                 by_record_name[record["model"]], record["backend"], record["precision"], record["batch_size"]
             )
             earlier = found.results[cell].get(label)
-            if earlier != "ok":  # a cell measured in a folder stays measured there, whatever else ran
+            if earlier not in MEASURED:  # a cell measured in a folder stays measured there, whatever else ran
                 found.results[cell][label] = record["status"]
     return cells_by_model, found
 
@@ -113,7 +114,7 @@ def outcome(cell: Cell, found: Coverage) -> str:
     if cell in found.declared:
         return "declared unsupported"
     statuses = set(found.results.get(cell, {}).values())
-    if "ok" in statuses:
+    if statuses & set(MEASURED):  # an `invalid` row was measured: its report shows it failing its gate
         return "measured"
     if statuses & set(FAILED):
         return "failed"
@@ -152,7 +153,7 @@ def main(arguments: list[str]) -> None:
         for cell in cells:
             counts[outcome(cell, found)] += 1
             for label, status in found.results.get(cell, {}).items():
-                measured_in[label] += status == "ok"
+                measured_in[label] += status in MEASURED
         missing[model] = [cell for cell in cells if outcome(cell, found) == "not recorded"]
         where = ", ".join(f"{label} {n}" for label, n in measured_in.items() if n)
         print(f"| {model} | {len(cells)} | {' | '.join(str(counts[k]) for k in kinds)} | {where} |")
