@@ -2,7 +2,7 @@
 
 It reads <job_dir>/cell.yaml (the resolved config, device already decided by the parent),
 and writes <job_dir>/result.json. Phases are announced in <job_dir>/phase for the parent's
-memory sampler and its per-phase timeouts: load -> reference -> build -> eval -> timing."""
+memory sampler and its per-phase timeouts: load -> build -> eval -> timing -> reference."""
 
 from __future__ import annotations
 

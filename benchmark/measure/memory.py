@@ -3,8 +3,9 @@
 Host: the worker's resident set (psutil). GPU: the worker's own usage as NVML reports it
 (nvmlDeviceGetComputeRunningProcesses), which counts the CUDA context, torch's allocator,
 ORT arenas and TensorRT engines alike, unlike torch's allocator statistics. Peaks are kept
-per phase: the worker writes its current phase (load, reference, build, run) to a file, so
-`run` holds what the timed artifact needs, without the FP32 reference pass before it."""
+per phase: the worker writes its current phase (load, build, eval, timing, reference) to a file,
+so the headline peaks cover the artifact scored and timed (eval, timing), without the build
+before them or the FP32 reference pass after them."""
 
 from __future__ import annotations
 
