@@ -121,7 +121,9 @@ class Tracker:
             tags=[RunTag(f"fact.{k}", str(v)[:5000]) for k, v in record.facts.items()],
         )
         self.client.log_artifact(run_id, str(record_file))
-        self.client.set_terminated(run_id, "FINISHED" if record.status in ("ok", "invalid", "skipped") else "FAILED")
+        self.client.set_terminated(
+            run_id, "FINISHED" if record.status in ("ok", "invalid", "skipped") else "FAILED"
+        )
         return run_id
 
 
