@@ -55,6 +55,7 @@ def main(cfg: DictConfig) -> None:
             print_cell_line(record)
         else:
             print_cell_table(record)
+            print(f"MLflow: {uri}, experiment {cfg.experiment}")
     if multirun:
         print(
             "  " + SweepProgress(sweep_dir, sweep_size(command, sweeper_params)).finished(hydra_cfg.job.num),

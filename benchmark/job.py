@@ -89,6 +89,7 @@ def measure_in_child(cfg: DictConfig, job_dir: Path, record: CellRecord, place: 
     probes = {"rss": rss_bytes}
     if record.device == "cuda":
         probes["vram"] = nvml_process_bytes
+    oom_kills_before = cgroup_oom_kills()
     with open(job_dir / "worker.log", "w") as log:
         child = subprocess.Popen(
             [sys.executable, "-m", "benchmark.worker", str(job_dir)],
@@ -104,7 +105,7 @@ def measure_in_child(cfg: DictConfig, job_dir: Path, record: CellRecord, place: 
                 child, sampler.current_phase, limits, lambda: status.show(sampler.phase_text())
             )
         status.clear()
-    read_outcome(job_dir, record, child.returncode, overdue)
+    read_outcome(job_dir, record, child.returncode, overdue, oom_kills_before, cgroup_oom_kills())
     record.facts["placement"] = place.describe()
     add_memory_peaks(record, sampler)
     apply_quality_gate(record, cfg)
@@ -157,7 +158,49 @@ def wait_or_kill(
         raise
 
 
-def read_outcome(job_dir: Path, record: CellRecord, returncode: int, overdue: Overdue | None) -> None:
+def oom_kill_files() -> list[Path]:
+    """Where the kernel counts OOM kills for this process's cgroup (the worker inherits it):
+    cgroup v2 memory.events, or v1 memory.oom_control, at the cgroup's path or the mount root."""
+    root, files = Path("/sys/fs/cgroup"), []
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return files
+    for line in lines:
+        _, controllers, relative = (line.split(":", 2) + ["", ""])[:3]
+        relative = relative.lstrip("/")
+        if controllers == "":
+            files += [root / relative / "memory.events", root / "unified" / relative / "memory.events"]
+        elif "memory" in controllers.split(","):
+            files += [
+                root / "memory" / relative / "memory.oom_control",
+                root / "memory" / "memory.oom_control",
+            ]
+    return files
+
+
+def cgroup_oom_kills() -> int:
+    """How many processes the kernel's OOM killer has ended in this cgroup; 0 where unreadable."""
+    for path in oom_kill_files():
+        try:
+            for line in path.read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+        except (OSError, ValueError):
+            continue
+    return 0
+
+
+def read_outcome(
+    job_dir: Path,
+    record: CellRecord,
+    returncode: int,
+    overdue: Overdue | None,
+    oom_kills_before: int = 0,
+    oom_kills_after: int = 0,
+) -> None:
+    """SIGKILL is `oom` only with evidence of the OOM killer; any other SIGKILL is a crash."""
     import json
 
     from benchmark.measure.quality import classification_scores
@@ -186,10 +229,11 @@ def read_outcome(job_dir: Path, record: CellRecord, returncode: int, overdue: Ov
         name = signal.Signals(-returncode).name
         record.status, record.error_type = "crashed", name
         record.message = f"worker killed by {name}; see {job_dir / 'worker.log'}"
-        if name == "SIGKILL":  # the kernel's OOM killer sends SIGKILL
-            record.status, record.message = (
-                "oom",
-                f"worker killed by SIGKILL (host out of memory?); see {job_dir / 'worker.log'}",
+        if name == "SIGKILL" and oom_kills_after > oom_kills_before:  # the kernel's OOM killer, seen
+            record.status = "oom"
+            record.message = (
+                f"worker killed by the kernel's OOM killer (cgroup memory.events oom_kill "
+                f"{oom_kills_before} -> {oom_kills_after}); see {job_dir / 'worker.log'}"
             )
     else:
         record.status, record.error_type = "crashed", f"exit {returncode}"

@@ -35,7 +35,11 @@ def sweep_name(overrides: list[str], sweeper_params: dict | None, model: str) ->
 
 
 def default_tracking_uri(launch_dir: Path) -> str:
-    return f"sqlite:///{(launch_dir / 'mlflow.db').resolve()}"
+    """MLflow's own MLFLOW_TRACKING_URI when set, else sqlite:///<launch dir>/mlflow.db (an
+    explicit `tracking_uri=` or `--tracking-uri` wins over both)."""
+    import os
+
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(launch_dir / 'mlflow.db').resolve()}"
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:

@@ -1,0 +1,67 @@
+"""A SIGKILL is `oom` only with evidence of the OOM killer; MLflow's own MLFLOW_TRACKING_URI is
+honoured when no tracking_uri is given."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+
+from benchmark.job import read_outcome
+from benchmark.records import CellRecord
+from tests.conftest import FAST_TIMING, ROOT, run_benchmark
+
+
+def killed_record(tmp_path, before: int, after: int) -> CellRecord:
+    record = CellRecord("s", "fcn", "eager", "fp32", 1, "cpu")
+    read_outcome(tmp_path, record, -signal.SIGKILL, None, before, after)
+    return record
+
+
+def test_sigkill_without_oom_killer_evidence_is_a_crash(tmp_path):
+    record = killed_record(tmp_path, 3, 3)
+    assert (record.status, record.error_type) == ("crashed", "SIGKILL")
+
+
+def test_sigkill_with_the_oom_kill_count_rising_is_oom(tmp_path):
+    record = killed_record(tmp_path, 3, 4)
+    assert record.status == "oom" and "oom_kill 3 -> 4" in record.message
+
+
+def test_kill_9_of_a_worker_is_recorded_as_a_crash(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "BENCHMARK_ALLOW_FAULTS": "1"}
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "benchmark", "model=fcn", "device=cpu", "fault=hang", "eval_samples=20",
+         f"tracking_uri=sqlite:///{tmp_path}/mlflow.db", *FAST_TIMING],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        workers = [
+            p
+            for p in psutil.Process(parent.pid).children(recursive=True)
+            if "benchmark.worker" in " ".join(p.cmdline())
+        ]
+        phase = list(tmp_path.glob("outputs/runs/*/phase"))
+        if workers and phase and phase[0].read_text().startswith("eval"):  # hanging in its injected fault
+            os.kill(workers[0].pid, signal.SIGKILL)
+            break
+        time.sleep(0.2)
+    out, _ = parent.communicate(timeout=300)
+    record = json.loads(next(tmp_path.glob("outputs/runs/*/record.json")).read_text())
+    assert (record["status"], record["error_type"]) == ("crashed", "SIGKILL"), out[-2000:]
+
+
+def test_mlflow_tracking_uri_from_the_environment_is_used(tmp_path):
+    store = tmp_path / "elsewhere" / "x.db"
+    store.parent.mkdir()
+    done = run_benchmark(
+        tmp_path, "model=fcn", "device=cpu", "eval_samples=20", *FAST_TIMING,
+        env={"MLFLOW_TRACKING_URI": f"sqlite:///{store}"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"MLflow: sqlite:///{store}, experiment fcn" in done.stdout
+    assert store.is_file() and not (tmp_path / "mlflow.db").exists()
