@@ -83,6 +83,7 @@ def check_input(cfg: DictConfig) -> None:
         if limit <= 0:
             raise BadInput(f"timeout_s.{phase}={limit} must be > 0 seconds")
     check_backend_options(cfg.backend)
+    check_dataset(cfg.dataset or cfg.model.dataset)
     if cfg.model.family == "onnx" and not cfg.model.path:
         raise BadInput("model=onnx needs model.path=<file.onnx> (the README shows how to export one)")
     if cfg.model.family == "module" and not cfg.model.factory:
@@ -94,6 +95,19 @@ def check_input(cfg: DictConfig) -> None:
             raise BadInput(f"fault={cfg.fault} is not one of {', '.join(FAULTS)}")
         if os.environ.get("BENCHMARK_ALLOW_FAULTS") != "1":
             raise BadInput("fault injection is for tests only: set BENCHMARK_ALLOW_FAULTS=1 to use it")
+
+
+def check_dataset(name: str) -> None:
+    """An unknown dataset is refused before a worker starts, with the known ones."""
+    import difflib
+
+    from benchmark.plugins import PACKAGE, declared
+
+    known = sorted(declared(PACKAGE / "data"))
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean dataset={close[0]}? " if close else ""
+        raise BadInput(f"dataset={name} is not a dataset here: {hint}known: {', '.join(known)}")
 
 
 def class_options(target: str) -> list[str] | None:

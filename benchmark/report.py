@@ -390,6 +390,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.records:
         runs = load_records(args.records)
     else:
+        check_store_exists(uri)
         runs = load_runs(uri, args.experiment, args.sweep, args.all)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     written = []
@@ -409,6 +410,15 @@ def main(argv: list[str] | None = None) -> None:
     print("written: " + ", ".join(map(str, written)))
     if not args.records and runs["sweep_id"].nunique() == 1:
         attach_to_sweep(written, uri, runs["params.experiment"].iloc[0], runs["sweep_id"].iloc[0])
+
+
+def check_store_exists(uri: str) -> None:
+    """A report where nothing was logged says so, instead of creating an empty store there."""
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise SystemExit(
+            f"no MLflow store at {uri.removeprefix('sqlite:///')}: run a sweep here first, "
+            "or pass --tracking-uri, or --records <folders> to read the cells' JSON records"
+        )
 
 
 def attach_to_sweep(paths: list[Path], tracking_uri: str, experiment: str, sweep_id: str) -> None:

@@ -114,3 +114,20 @@ def test_a_misspelt_option_exits_2_in_well_under_two_seconds(tmp_path):
         "bad input: backend.options.opst is not an option of onnxruntime: did you mean "
         "backend.options.opset? their options: graph_optimization, opset, provider"
     ]
+
+
+def test_an_unknown_dataset_is_refused_before_any_worker():
+    with pytest.raises(
+        BadInput, match=r"dataset=imagenet is not a dataset here: did you mean dataset=imagenet_mini\?"
+    ):
+        check_input(compose_cell("dataset=imagenet"))
+
+
+def test_report_in_a_folder_without_a_store_says_so_and_creates_none(tmp_path, monkeypatch):
+    from benchmark.report import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with pytest.raises(SystemExit, match="no MLflow store at .*mlflow.db: run a sweep here first"):
+        main([])
+    assert not (tmp_path / "mlflow.db").exists()

@@ -13,7 +13,10 @@ from torch.utils.data import Dataset, Subset
 from benchmark.data import BadDataFile, MissingAsset, Splits, register
 
 CLASSES = 1000
-FETCH = "run `make data` (needs Kaggle credentials) or unpack imagenetmini-1000 there"
+FETCH = (
+    "run `make data` (needs Kaggle credentials) or unpack imagenetmini-1000 there; offline: "
+    "dataset=synthetic_imagenet model.pretrained=false (random weights, fidelity to FP32 only)"
+)
 
 
 def imagenet_transform(model_cfg):
