@@ -22,6 +22,17 @@ for key, value in {
 if os.environ.get("BENCHMARK_GPU_TESTS") != "1":
     os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
+
+@pytest.fixture(autouse=True)
+def no_inherited_tracking_uri():
+    """mlflow.set_tracking_uri() exports MLFLOW_TRACKING_URI into this process's environment,
+    which the benchmark honours: one test's store must not leak into the next test's cells
+    (cleared before and after each test, so module-scoped sweeps start clean too)."""
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    yield
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+
 # Short budgets: tests check behaviour, not speed (speed lives in docs/results/).
 FAST_TIMING = ["timing.warmup_iters=2", "timing.warmup_s=0.05", "timing.min_iters=5", "timing.min_s=0.1"]
 
