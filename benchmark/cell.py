@@ -144,8 +144,6 @@ def backend_target(name: str) -> str | None:
 def check_option_overrides(overrides: list[str]) -> None:
     """Before Hydra composes anything: a `backend.options.<key>=` override (with or without `+`)
     must be an option of every backend of the command; else one line with the closest name."""
-    import difflib
-
     backends, options = ["eager"], []
     for override in overrides:
         key, _, value = override.lstrip("+~").partition("=")
@@ -155,9 +153,16 @@ def check_option_overrides(overrides: list[str]) -> None:
             options.append(key.removeprefix("backend.options.").split(".")[0])
     known = {name: class_options(target) for name in backends if (target := backend_target(name))}
     known = {name: opts for name, opts in known.items() if opts is not None}
-    if not known:  # a glob or an unknown backend: Hydra's composition answers it
-        return
-    for key in options:
+    if known:  # else a glob or an unknown backend: Hydra's composition answers it
+        check_option_keys(known, options)
+
+
+def check_option_keys(known: dict[str, list[str]], keys) -> None:
+    """Each key must be an option of every backend in `known` (name -> its options); else one
+    line naming the closest option, or the backends that do not take it."""
+    import difflib
+
+    for key in map(str, keys):
         takers = [name for name, opts in known.items() if key in opts]
         if not takers:
             every = sorted({o for opts in known.values() for o in opts})
@@ -177,19 +182,9 @@ def check_option_overrides(overrides: list[str]) -> None:
 
 def check_backend_options(backend: DictConfig) -> None:
     """A misspelt backend option fails here, before any worker, with the closest known ones."""
-    import difflib
-
     known = class_options(backend._target_)
-    if known is None:
-        return
-    for key in backend.options:
-        if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f"did you mean backend.options.{close[0]}? " if close else ""
-            raise BadInput(
-                f"backend.options.{key} is not an option of {backend.name}: {hint}"
-                f"its options: {', '.join(known) or 'none'}"
-            )
+    if known is not None:
+        check_option_keys({backend.name: known}, backend.options)
 
 
 def declared_unsupported_reason(cfg: DictConfig, device: str) -> str | None:
