@@ -81,6 +81,7 @@ class Prepared:
         self.artifact.run(*inputs)
         self.sync()
         elapsed_ms = (time.perf_counter() - t0) * 1e3
+        self.artifact.read_first_call_evidence()
         environment.pin_tf32(self.tf32)
         return elapsed_ms
 

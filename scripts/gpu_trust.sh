@@ -11,6 +11,9 @@
 # Usage: bash scripts/gpu_trust.sh setup            install what this call carries
 #        bash scripts/gpu_trust.sh sweep NAME GPUS  start sweep NAME (torch | ort | repeat) on GPUS
 #        bash scripts/gpu_trust.sh testgpu GPU      make test-gpu on one GPU (log -> $OUT)
+#        bash scripts/gpu_trust.sh restore DIR      records of an earlier machine (collect's records.tgz
+#                                                   in DIR) -> /tmp/multirun/<sweep>_earlier, so that
+#                                                   `sweep` resumes from them (a machine is held 30 min)
 #        bash scripts/gpu_trust.sh status           cells done per sweep, the last lines
 #        bash scripts/gpu_trust.sh collect          records, logs and the report -> $OUT
 set -uo pipefail
@@ -27,13 +30,15 @@ case ${1:-} in
       python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
       echo "wheels installed in /tmp/site"
     fi
-    for part in .ortx*/assemble.sh; do [ -f "$part" ] && bash "$part"; done ;;
+    for part in .ortx*/assemble.sh; do if [ -f "$part" ]; then bash "$part" || exit 1; fi; done ;;
   sweep)
     name=$2 gpus=$3
     case $name in
       torch) cells=(backend=eager,torchscript,compile_cudagraphs precision=fp32,fp16,bf16 batch_size=1,64) ;;
       ort) cells=(backend=onnxruntime precision=fp32,fp16 batch_size=1,64) ;;
       repeat) cells=(backend=eager,torchscript,onnxruntime,compile_cudagraphs precision=fp16 batch_size=64) ;;
+      repeat_torch) cells=(backend=eager,torchscript,compile_cudagraphs precision=fp16 batch_size=64) ;;
+      repeat_ort) cells=(backend=onnxruntime precision=fp16 batch_size=64) ;;
       *) echo "unknown sweep $name"; exit 2 ;;
     esac
     # From a copy of the checkout: each later call re-sends the tree, and a job composing its
@@ -46,6 +51,12 @@ case ${1:-} in
   testgpu)
     CUDA_VISIBLE_DEVICES=$2 make test-gpu GPU_LOG=/tmp/logs/test-gpu.log > /dev/null 2>&1
     echo "make test-gpu exit $?"; cp /tmp/logs/test-gpu.log "$OUT/"; tail -25 /tmp/logs/test-gpu.log ;;
+  restore)
+    for name in $(tar tzf "$2/records.tgz" | cut -d/ -f2 | sort -u); do
+      mkdir -p "/tmp/multirun/${name}_earlier"
+      tar xzf "$2/records.tgz" -C "/tmp/multirun/${name}_earlier" --strip-components=2 "./$name"
+    done
+    ls /tmp/multirun ;;
   status)
     for f in /tmp/logs/*.txt; do [ -f "$f" ] && echo "== $(basename "$f"): $(done_cells "$f") cells"; done
     for f in /tmp/logs/*.txt; do [ -f "$f" ] && grep -E '^\[ *(invalid|error|oom|crashed|timeout)\]' "$f" | cut -c1-230; done
@@ -53,10 +64,12 @@ case ${1:-} in
   collect)
     (cd /tmp/multirun && tar czf "$OUT/records.tgz" $(find . -name record.json -o -name multirun.yaml))
     (cd /tmp/logs && tar czf "$OUT/logs.tgz" .)
-    python3 -m benchmark.report --records /tmp/multirun/torch /tmp/multirun/ort --out /tmp/report/report.md > /dev/null 2>&1
+    python3 -m benchmark.report --records $(ls -d /tmp/multirun/torch* /tmp/multirun/ort* 2>/dev/null) --out /tmp/report/report.md > /dev/null 2>&1
     (cd /tmp/report && tar czf "$OUT/report.tgz" .)
     nvidia-smi --query-gpu=index,name,driver_version,clocks.sm,clocks.mem --format=csv > "$OUT/gpus.csv"
-    python3 scripts/compare_sweeps.py /tmp/multirun/torch /tmp/multirun/repeat > /dev/null 2>&1
+    for name in torch ort; do
+      [ -d "/tmp/multirun/repeat_$name" ] && python3 scripts/compare_sweeps.py "/tmp/multirun/$name" "/tmp/multirun/repeat_$name" > "$OUT/repeat_$name.md" 2>&1
+    done
     for f in /tmp/logs/*.txt; do echo "== $(basename "$f"): $(done_cells "$f") cells"; done ;;
   *) echo "usage: see the header of $0"; exit 2 ;;
 esac

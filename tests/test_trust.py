@@ -115,7 +115,7 @@ def test_a_cuda_row_with_a_node_on_the_cpu_is_refused(tmp_path):
         tmp_path, [("conv", "Conv", "CUDAExecutionProvider"), ("gemm", "Gemm", "CPUExecutionProvider")]
     )
     with pytest.raises(LabelMismatch, match="1 node\\(s\\) fell back to the CPU: Gemm:gemm"):
-        OnnxRuntimeBackend.placement(ProfiledSession(path), lambda *x: None, (), "CUDAExecutionProvider")
+        OnnxRuntimeBackend.placement(ProfiledSession(path), "CUDAExecutionProvider")
     assert not path.exists()  # the profile is read, then removed
 
 
@@ -131,6 +131,30 @@ def test_onnxruntime_cpu_record_lists_its_node_placement(tmp_path):
     assert record["facts"]["precision_switches"]["torch.backends.cuda.matmul.allow_tf32"] is False
     assert record["facts"]["quality_gate"] == "pass"
     assert record["metrics"]["f1_macro_fp32"] == pytest.approx(record["metrics"]["f1_macro"], abs=0.01)
+
+
+def test_onnxruntime_placement_is_read_from_the_first_call_not_from_a_call_of_its_own(tmp_path, monkeypatch):
+    """The worker takes its "artifact before its first call" VRAM mark after the build: a build
+    that ran the model (to profile it) would count one call's arena growth as the artifact's."""
+    from benchmark import worker
+
+    calls = []
+    real_runner = OnnxRuntimeBackend.host_runner
+
+    def counted_runner(session, names):
+        run = real_runner(session, names)
+        return lambda *inputs: calls.append(1) or run(*inputs)
+
+    monkeypatch.setattr(OnnxRuntimeBackend, "host_runner", staticmethod(counted_runner))
+    cfg = compose_cell("model=fcn", "backend=onnxruntime", "device=cpu", "eval_samples=32", "artifact_cache=false")
+    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    cfg.data_dir, cfg.cache_dir = str(ROOT / "data"), str(tmp_path / "cache")
+    prepared = worker.prepare(cfg, tmp_path / "work")
+    assert not calls and "ort_nodes_by_provider" not in prepared.artifact.facts
+    prepared.first_call(prepared.inputs(prepared.eval_batches[0]))
+    assert len(calls) == 1
+    assert prepared.artifact.facts["ort_nodes_by_provider"]["CPUExecutionProvider"] >= 3
+    assert prepared.artifact.first_call_evidence is None  # read once: later calls are not profiled
 
 
 class Shrinking(nn.Module):

@@ -46,6 +46,15 @@ class Artifact:
     synchronize: Callable[[], None] | None = None  # waits for the stream the artifact really uses
     eager_module: nn.Module | None = None  # the plain module run, where the backend runs one eagerly
     expects_cuda_graphs: bool = False  # the row's label says CUDA graphs: the worker checks they replay
+    # Evidence only the first call can give (ORT: where its nodes ran, from the profile of that
+    # call). Read after it, so that what the call allocates is not counted as the artifact's.
+    first_call_evidence: Callable[[], dict[str, Any]] | None = None
+
+    def read_first_call_evidence(self) -> None:
+        """After the first call: add its evidence to the facts (may raise LabelMismatch)."""
+        if self.first_call_evidence is not None:
+            evidence, self.first_call_evidence = self.first_call_evidence, None
+            self.facts.update(evidence())
 
 
 class Backend(ABC):

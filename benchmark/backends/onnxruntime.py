@@ -1,7 +1,7 @@
 """ONNX Runtime: torch.onnx export (dynamo exporter, dynamic batch axis), optional INT8
 quantization by ORT's own tools, then an InferenceSession on the requested provider.
 The facts come from the session itself: active providers, the provider options in force (TF32
-and the other precision switches), where each node ran (read from ORT's profile of one call),
+and the other precision switches), where each node ran (read from ORT's profile of the first call),
 and the INT8 ops left in the graph ORT actually optimised and runs."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import contextlib
 import io
 import json
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -180,14 +181,15 @@ class OnnxRuntimeBackend(FileBackend):
             }
         else:
             run = self.host_runner(session, names)
-        facts.update(self.placement(session, run, cast_inputs(ctx.example, dtype), provider))
-        return Artifact(run=run, input_dtype=dtype, facts=facts)
+        return Artifact(
+            run=run, input_dtype=dtype, facts=facts, first_call_evidence=partial(self.placement, session, provider)
+        )
 
     @staticmethod
-    def placement(session, run, example: tuple[torch.Tensor, ...], provider: str) -> dict[str, Any]:
-        """Run once under ORT's profiler (then stop it: the timed calls are not profiled) and
-        read where each node ran. A device row with floating-point work on the host is refused."""
-        run(*example)
+    def placement(session, provider: str) -> dict[str, Any]:
+        """Where each node of the first call ran, from ORT's profile of it (profiling then stops:
+        the scored and timed calls are not profiled). A device row with floating-point work on
+        the host is refused."""
         profile = Path(session.end_profiling())
         try:
             placement = node_placement(profile)
@@ -273,7 +275,7 @@ class OnnxRuntimeBackend(FileBackend):
         }[self.graph_optimization]
         # The graph ORT really runs after its fusions: the INT8 proof is read from it.
         options.optimized_model_filepath = str(ctx.workdir / "model.optimized.onnx")
-        options.enable_profiling = True  # for one call: where each node runs (`placement`)
+        options.enable_profiling = True  # until the first call ends: where each node runs (`placement`)
         options.profile_file_prefix = str(ctx.workdir / "ort_profile")
         return ort.InferenceSession(str(path), options, providers=[(provider, provider_options)])
 
