@@ -23,6 +23,7 @@ CORES_ENV = "BENCHMARK_CPU_CORES"  # the worker pins itself to these (comma-sepa
 class Placement:
     gpu: str | None = None  # the CUDA_VISIBLE_DEVICES entry the worker sees, alone
     cores: tuple[int, ...] = ()  # CPU cores the worker is pinned to (and its thread count)
+    shared: bool = False  # other places exist: cells may run beside this one on the host
 
     def env(self) -> dict[str, str]:
         env: dict[str, str] = {}
@@ -33,7 +34,10 @@ class Placement:
         return env
 
     def describe(self) -> str:
+        """For the record and the report, which notes every row whose host was shared."""
         where = [f"gpu {self.gpu}"] if self.gpu is not None else []
+        if not self.shared:  # the launcher's only place: no cell ran beside this one
+            return ", ".join([*where, "whole host"])
         if len(self.cores) == 1:
             where.append(f"core {self.cores[0]}")
         elif self.cores:
@@ -93,7 +97,8 @@ def gpu_places(gpus: list[str]) -> list[Placement]:
     shares = core_shares(len(gpus))
     if len(shares) < len(gpus):  # fewer cores than GPUs: no core to give each, every GPU still used
         shares = [()] * len(gpus)
-    return [Placement(gpu=gpu, cores=cores) for gpu, cores in zip(gpus, shares, strict=True)]
+    shared = len(gpus) > 1
+    return [Placement(gpu=gpu, cores=cores, shared=shared) for gpu, cores in zip(gpus, shares, strict=True)]
 
 
 @contextlib.contextmanager
@@ -106,7 +111,8 @@ def placement_for(device: str, share: int | None) -> Iterator[Placement]:
     if device == "cuda":
         places = gpu_places(visible_gpus())
     else:
-        places = [Placement(cores=cores) for cores in core_shares(share)]
+        shares = core_shares(share)
+        places = [Placement(cores=cores, shared=len(shares) > 1) for cores in shares]
     with _first_free(places) as place:
         yield place
 

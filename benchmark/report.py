@@ -222,7 +222,8 @@ def quality_and_host_notes(model_runs: pd.DataFrame) -> list[str]:
             f"result; never ranked, plotted or counted toward a target. {rows}."
         )
     placement = model_runs.get("fact.placement", pd.Series(dtype=str)).fillna("")
-    shared = model_runs[~placement.isin(["", "whole host"]) & model_runs["status"].isin(["ok", "invalid"])]
+    alone = (placement == "") | placement.str.endswith("whole host")
+    shared = model_runs[~alone & model_runs["status"].isin(["ok", "invalid"])]
     if not shared.empty:
         notes.append(
             f"{len(shared)} of these cells ran beside other cells on the same host (a side-by-side "

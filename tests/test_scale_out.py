@@ -120,7 +120,18 @@ def test_every_gpu_is_used_when_there_are_fewer_cores_than_gpus(monkeypatch):
     from benchmark.placement import gpu_places
 
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0})
-    assert gpu_places(["0", "1"]) == [Placement(gpu="0"), Placement(gpu="1")]
+    assert gpu_places(["0", "1"]) == [Placement(gpu="0", shared=True), Placement(gpu="1", shared=True)]
+
+
+def test_the_launcher_s_only_gpu_is_described_as_the_whole_host(monkeypatch, tmp_path):
+    """hydra/launcher=gpus on a one-GPU host runs one cell at a time: its rows were measured
+    alone, and the report must not note them as run beside other cells."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    monkeypatch.setattr("benchmark.placement.SLOTS_DIR", tmp_path)
+    with placement_for("cuda", 1) as only:
+        assert only.describe() == "gpu 0, whole host"
+    with placement_for("cpu", 1) as only:
+        assert only.describe() == "whole host"
 
 
 def test_core_shares_are_disjoint_and_cover_equal_counts():

@@ -297,3 +297,14 @@ def test_a_torchscript_export_leaves_no_frozen_copy_of_the_weights(tmp_path):
     TorchScriptBackend().export(ctx, tmp_path)
     del ctx, model
     assert rss_mb() - before < 150  # without clearing the registry: about 316 MB stay
+
+
+def test_report_notes_only_rows_that_really_shared_their_host():
+    from benchmark.report import quality_and_host_notes
+
+    runs = runs_frame()
+    runs["fact.placement"] = ["gpu 0, whole host", "gpu 0, cores 0-7", "gpu 1, cores 8-15", ""]
+    shared_note = [n for n in quality_and_host_notes(runs) if "beside other cells" in n]
+    assert len(shared_note) == 1 and shared_note[0].startswith("2 of these cells")
+    runs["fact.placement"] = "gpu 0, whole host"  # one GPU: the gpus launcher ran one cell at a time
+    assert not [n for n in quality_and_host_notes(runs) if "beside other cells" in n]
