@@ -117,7 +117,13 @@ def apply_quality_gate(record: CellRecord, cfg: DictConfig) -> None:
 
     if record.status != "ok":
         return
-    row = GatedRow(record.precision, record.facts.get("weights") == "random", bool(cfg.tf32))
+    switches = record.facts.get("precision_switches") or {}
+    tf32_seen = any(
+        switches.get(f"torch.backends.{flag}.allow_tf32") for flag in ("cuda.matmul", "cudnn")
+    ) or bool(
+        record.environment.get("tf32_matmul") or record.environment.get("tf32_cudnn")
+    )  # records made before precision_switches existed have the flags in their environment
+    row = GatedRow(record.precision, record.facts.get("weights") == "random", bool(cfg.tf32), tf32_seen)
     failure = gate_failure(record.metrics, row, cfg.quality_gate)
     record.facts["quality_gate"] = "fail" if failure else "pass"
     if failure:

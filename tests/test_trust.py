@@ -52,6 +52,14 @@ def test_tf32_in_an_fp32_row_fails_unless_tf32_was_asked_for():
     assert gate_failure(ort_default, GatedRow("fp32", tf32=True), GATE) is None
 
 
+def test_a_row_that_ran_with_tf32_unasked_fails_whatever_its_error():
+    faithful = {"top1_agreement": 1.0, "rel_error": 0.004}  # an int8 row: TF32 hides in its bound
+    assert gate_failure(faithful, GatedRow("int8", tf32_seen=True), GATE) == (
+        "TF32 was on while it ran, though tf32=false"
+    )
+    assert gate_failure(faithful, GatedRow("int8", tf32=True, tf32_seen=True), GATE) is None
+
+
 def test_int8_has_its_own_looser_stated_bound():
     assert gate_failure({"top1_agreement": 0.96, "rel_error": 0.05}, GatedRow("int8"), GATE) is None
     assert gate_failure({"top1_agreement": 0.96, "rel_error": 0.05}, GatedRow("bf16"), GATE) is not None
@@ -146,7 +154,9 @@ def test_onnxruntime_placement_is_read_from_the_first_call_not_from_a_call_of_it
         return lambda *inputs: calls.append(1) or run(*inputs)
 
     monkeypatch.setattr(OnnxRuntimeBackend, "host_runner", staticmethod(counted_runner))
-    cfg = compose_cell("model=fcn", "backend=onnxruntime", "device=cpu", "eval_samples=32", "artifact_cache=false")
+    cfg = compose_cell(
+        "model=fcn", "backend=onnxruntime", "device=cpu", "eval_samples=32", "artifact_cache=false"
+    )
     cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     cfg.data_dir, cfg.cache_dir = str(ROOT / "data"), str(tmp_path / "cache")
     prepared = worker.prepare(cfg, tmp_path / "work")

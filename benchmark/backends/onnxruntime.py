@@ -182,7 +182,10 @@ class OnnxRuntimeBackend(FileBackend):
         else:
             run = self.host_runner(session, names)
         return Artifact(
-            run=run, input_dtype=dtype, facts=facts, first_call_evidence=partial(self.placement, session, provider)
+            run=run,
+            input_dtype=dtype,
+            facts=facts,
+            first_call_evidence=partial(self.placement, session, provider),
         )
 
     @staticmethod

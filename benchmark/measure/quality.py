@@ -141,6 +141,7 @@ class GatedRow:
     precision: str
     random_weights: bool = False  # near-tied logits: top-1 agreement is reported, not gated
     tf32: bool = False  # an fp32 row with TF32 allowed is held to the tf32 bound
+    tf32_seen: bool = False  # torch's TF32 flags were on while the row ran (its record says)
 
 
 def gate_failure(metrics: dict[str, float], row: GatedRow, gate) -> str | None:
@@ -151,6 +152,8 @@ def gate_failure(metrics: dict[str, float], row: GatedRow, gate) -> str | None:
     agreement measures the tie, not the precision), and its outputs stay within the relative
     error its precision allows (a collapse to zeros is 1.0; TF32 in an "fp32" row is ~1e-4)."""
     reasons = []
+    if row.tf32_seen and not row.tf32:  # a library flipped it: the float layers ran TF32, unasked
+        reasons.append("TF32 was on while it ran, though tf32=false")
     precision = row.precision
     agreement, min_agreement = metrics.get("top1_agreement"), gate.min_top1_agreement.get(precision)
     if not row.random_weights and None not in (agreement, min_agreement) and agreement < min_agreement:
