@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import hydra
@@ -21,14 +22,23 @@ os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
 def main(cfg: DictConfig) -> None:
+    hydra_cfg = HydraConfig.get()
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    if not multirun and not runnable_here(cfg):
+        return
     from benchmark.job import run_cell, sweep_id_of
     from benchmark.progress import SweepProgress, sweep_size
     from benchmark.resume import earlier_sweep, sweep_overrides
-    from benchmark.summary import print_cell_line, print_cell_table, print_resumed_line
+    from benchmark.summary import (
+        EXIT,
+        exit_code,
+        print_cell_line,
+        print_cell_table,
+        print_resumed_line,
+        save_outcome,
+    )
     from benchmark.tracking import default_tracking_uri, log_cell_safely, sweep_name
 
-    hydra_cfg = HydraConfig.get()
-    multirun = hydra_cfg.mode == RunMode.MULTIRUN
     job_dir = Path(hydra_cfg.runtime.output_dir)
     launch_dir = Path(hydra_cfg.runtime.cwd)
     sweep_dir = job_dir.parent if multirun else job_dir
@@ -55,27 +65,59 @@ def main(cfg: DictConfig) -> None:
             print_cell_line(record)
         else:
             print_cell_table(record)
-            print(f"MLflow: {uri}, experiment {cfg.experiment}")
+            print(f"MLflow: {uri}, experiment {cfg.experiment}. Next: make report, make ui")
+            EXIT["code"] = exit_code([record.status], [record.error_type])
     if multirun:
+        save_outcome(record, job_dir, uri, cfg.experiment)
         print(
             "  " + SweepProgress(sweep_dir, sweep_size(command, sweeper_params)).finished(hydra_cfg.job.num),
             flush=True,
         )
 
 
-def preflight() -> None:
-    """Checks Hydra cannot make: one line and exit 2, before anything is composed."""
-    import sys
-
-    from benchmark.cell import BadInput, check_option_overrides
+def runnable_here(cfg: DictConfig) -> bool:
+    """A single run's input and the machine, checked before anything heavy is imported: a
+    cell that cannot run gets one line on stderr and exit code 2 (a sweep records it instead)."""
+    from benchmark.cell import BadInput, check_input, resolve_device, unsupported_reason
+    from benchmark.summary import EXIT, EXIT_BAD_INPUT
 
     try:
-        check_option_overrides([a for a in sys.argv[1:] if "=" in a and not a.startswith("-")])
+        check_input(cfg)
+        reason = unsupported_reason(cfg, resolve_device(cfg.device))
+        problem = f"cannot run here: {reason}" if reason else None
+    except BadInput as exc:
+        problem = f"bad input: {exc}"
+    if problem:
+        print(problem, file=sys.stderr)
+        EXIT["code"] = EXIT_BAD_INPUT
+    return problem is None
+
+
+def preflight() -> None:
+    """Checks Hydra cannot make: one line and exit 2, before anything is composed."""
+    from benchmark.cell import BadInput, check_group_choices, check_option_overrides, check_override_keys
+
+    overrides = [a for a in sys.argv[1:] if "=" in a and not a.startswith("-")]
+    try:
+        check_override_keys(overrides)
+        check_group_choices(overrides)
+        check_option_overrides(overrides)
     except BadInput as exc:
         print(f"bad input: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
 if __name__ == "__main__":
+    from benchmark.summary import EXIT
+
     preflight()
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # one line, not Hydra's traceback: the running cell's worker got it too
+        print(
+            "\nInterrupted: finished cells keep their records; run the same command with resume=true "
+            "to measure the rest",
+            file=sys.stderr,
+        )
+        raise SystemExit(130) from None
+    raise SystemExit(EXIT["code"])

@@ -11,6 +11,8 @@ from omegaconf import DictConfig
 
 from benchmark.config import DEVICES
 
+DICT_KEYS = ("options", "min_top1_agreement", "min_f1_ratio", "max_rel_error", "only_backends",
+             "unsupported_precisions", "unsupported_models", "precisions", "requires")  # fmt: skip
 FAULTS = ("abort", "segfault", "raise", "hang", "oom", "host_oom", "ort_arena_256mb")
 
 
@@ -155,6 +157,65 @@ def check_option_overrides(overrides: list[str]) -> None:
     known = {name: opts for name, opts in known.items() if opts is not None}
     if known:  # else a glob or an unknown backend: Hydra's composition answers it
         check_option_keys(known, options)
+
+
+def known_key_paths() -> list[str]:
+    """Every key a command line may set: the schema's (benchmark/config.py), dotted, and each
+    config group (conf/<group>/), which `group=` or `+group=` picks."""
+    from dataclasses import is_dataclass
+    from typing import get_type_hints
+
+    from benchmark.config import BenchmarkConfig, conf_dir
+
+    def walk(node, prefix: str):
+        for name, kind in get_type_hints(node).items():
+            yield prefix + name
+            if isinstance(kind, type) and is_dataclass(kind):
+                yield from walk(kind, prefix + name + ".")
+
+    groups = [d.name for d in conf_dir().iterdir() if d.is_dir() and d.name != "hydra"]
+    return sorted({*walk(BenchmarkConfig, ""), *groups})
+
+
+def check_override_keys(overrides: list[str]) -> None:
+    """Before Hydra composes anything: an unknown key, with or without `+`, is refused with the
+    closest known one (Hydra would offer `+key=`, which the struct schema would then accept)."""
+    import difflib
+
+    known = known_key_paths()
+    for override in overrides:
+        key = override.lstrip("+~").partition("=")[0]
+        if key.startswith("hydra") or "/" in key:  # Hydra's own keys and groups (hydra/launcher=...)
+            continue
+        parts = key.split(".")
+        # below a dict-valued key any sub-key goes (options are checked against their class)
+        under_dict = any(
+            ".".join(parts[:n]) in known and parts[n - 1] in DICT_KEYS for n in range(1, len(parts))
+        )
+        if key in known or under_dict:
+            continue
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise BadInput(f"{key} is not a key of this benchmark: {hint}`python -m benchmark --help` lists them")
+
+
+def check_group_choices(overrides: list[str]) -> None:
+    """`model=resnt` is refused before composing, with the closest of that group's YAMLs."""
+    import difflib
+
+    from benchmark.config import conf_dir
+
+    for override in overrides:
+        key, _, value = override.lstrip("+").partition("=")
+        folder = conf_dir() / key
+        if "/" in key or not folder.is_dir() or "(" in value:  # globs and other sweep functions: Hydra's
+            continue
+        choices = sorted(p.stem for p in folder.glob("*.yaml"))
+        for choice in (c.strip() for c in value.strip("[]").split(",")):
+            if choice and choice not in choices:
+                close = difflib.get_close_matches(choice, choices, n=1)
+                hint = f"did you mean {key}={close[0]}? " if close else ""
+                raise BadInput(f"{key}={choice} is not in conf/{key}/: {hint}known: {', '.join(choices)}")
 
 
 def check_option_keys(known: dict[str, list[str]], keys) -> None:

@@ -68,3 +68,60 @@ def print_cell_line(record: CellRecord) -> None:
     if record.queued_s >= 1:  # side-by-side launchers: the cell waited for its GPU or cores
         took += f", {record.queued_s:.0f} s of it waiting for a free {'GPU' if record.device == 'cuda' else 'core share'}"
     print(f"[{record.status:>7}] {record.name:<40} {detail}  ({took})", flush=True)
+
+
+# Exit codes of `python -m benchmark` (README, --help): a script can tell the outcomes apart.
+EXIT_MEASURED, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INVALID = 0, 1, 2, 3
+EXIT = {"code": EXIT_MEASURED}  # set by the run (or the sweep's end), read by __main__ once Hydra returns
+OUTCOME_FILE = "outcome.json"  # each job's one-line outcome, measured now or resumed, for the summary
+FAILED = ("error", "oom", "crashed", "timeout")
+
+
+def exit_code(statuses: list[str], error_types: list[str]) -> int:
+    """1 when a cell failed (a sweep cell with bad input too), else 3 when a measured row
+    failed its quality gate, else 0 (every cell measured, or declared unsupported here)."""
+    if any(s in FAILED for s in statuses) or "BadInput" in error_types:
+        return EXIT_FAILED
+    return EXIT_INVALID if "invalid" in statuses else EXIT_MEASURED
+
+
+def save_outcome(record: CellRecord, job_dir, store: str, experiment: str) -> None:
+    import json
+    from pathlib import Path
+
+    outcome_line = {"name": record.name, "status": record.status, "error_type": record.error_type,
+                    "message": record.message, "sweep_id": record.sweep_id, "store": store,
+                    "experiment": experiment}  # fmt: skip
+    (Path(job_dir) / OUTCOME_FILE).write_text(json.dumps(outcome_line))
+
+
+def sweep_summary(outcomes: list[dict], max_groups: int = 4) -> tuple[list[str], int]:
+    """The end-of-sweep lines (counts by status, each distinct failure once with the cells it
+    hit, where it was logged, what to run next) and the sweep's exit code."""
+    from collections import Counter
+
+    statuses = [o["status"] for o in outcomes]
+    code = exit_code(statuses, [o["error_type"] for o in outcomes])
+    counts = ", ".join(f"{n} {status}" for status, n in Counter(statuses).most_common())
+    lines = [f"Sweep done: {len(outcomes)} cells: {counts}. Exit code {code}."]
+    failures: dict[str, list[str]] = {}
+    for o in outcomes:
+        if o["status"] in FAILED or o["error_type"] == "BadInput" or o["status"] == "invalid":
+            kind = " ".join(filter(None, (o["status"], o["error_type"])))
+            failures.setdefault(f"{kind}: {o['message']}", []).append(o["name"])
+    for reason, cells in sorted(failures.items(), key=lambda item: -len(item[1]))[:max_groups]:
+        more = f" and {len(cells) - 2} more" if len(cells) > 2 else ""
+        lines.append(f"  {len(cells)} x {reason}  ({', '.join(cells[:2])}{more})")
+    if len(failures) > max_groups:
+        lines.append(f"  ... {len(failures) - max_groups} other reasons: `make report` lists them all")
+    if outcomes:
+        first = outcomes[0]
+        lines.append(
+            f"Logged: MLflow {first['store']}, experiment {first['experiment']}, sweep {first['sweep_id']}"
+        )
+    lines.append("Next: make report (tables, findings)   make ui (MLflow)")
+    if failures:
+        lines.append(
+            "Fix the cause, then run the same command with resume=true: it measures only what is missing"
+        )
+    return lines, code

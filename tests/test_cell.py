@@ -131,3 +131,56 @@ def test_report_in_a_folder_without_a_store_says_so_and_creates_none(tmp_path, m
     with pytest.raises(SystemExit, match="no MLflow store at .*mlflow.db: run a sweep here first"):
         main([])
     assert not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["batch_size=0"], "bad input: batch_size=0 must be a positive integer, e.g. batch_size=1,16,64"),
+        (["+nonsense_key=1"], "bad input: nonsense_key is not a key of this benchmark: `python -m benchmark --help` lists them"),
+        (["batchsize=4"], "bad input: batchsize is not a key of this benchmark: did you mean batch_size? `python -m benchmark --help` lists them"),
+        (["timing.mins=1"], "bad input: timing.mins is not a key of this benchmark: did you mean timing.min_s? `python -m benchmark --help` lists them"),
+        (["model=resnt"], "bad input: model=resnt is not in conf/model/: did you mean model=resnet? known: bert, cnn, fcn, gptneo, hf, lstm, mobilenet, module, onnx, resnet, t5, torchvision"),
+        (["precision=fp8", "device=cpu"], "cannot run here: eager on cpu runs fp32, int8, not fp8"),
+    ],
+)  # fmt: skip
+def test_a_single_run_that_cannot_run_exits_2_with_one_line_before_any_work(args, line, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmark", *args],
+        cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert (done.returncode, done.stderr.strip().splitlines()) == (2, [line])
+    assert not list(tmp_path.rglob("worker.log")) and not (tmp_path / "mlflow.db").exists()
+
+
+def test_sweep_exit_codes_and_summary_group_each_failure_once():
+    from benchmark.summary import exit_code, sweep_summary
+
+    def cell(name, status, error_type="", message=""):
+        return {"name": name, "status": status, "error_type": error_type, "message": message,
+                "sweep_id": "s1", "store": "sqlite:///m.db", "experiment": "e"}  # fmt: skip
+
+    missing = "ImageNet-mini not found: run `make data`"
+    outcomes = [cell("a", "ok"), cell("b", "skipped", message="unsupported: x")] + [
+        cell(f"c{i}", "error", "MissingAsset", missing) for i in range(5)
+    ]
+    lines, code = sweep_summary(outcomes)
+    assert code == 1 and lines[0] == "Sweep done: 7 cells: 5 error, 1 ok, 1 skipped. Exit code 1."
+    assert lines[1] == f"  5 x error MissingAsset: {missing}  (c0, c1 and 3 more)"
+    assert "MLflow sqlite:///m.db, experiment e, sweep s1" in lines[2]
+    assert exit_code(["ok", "skipped"], ["", ""]) == 0
+    assert exit_code(["ok", "invalid"], ["", "QualityGate"]) == 3
+    assert exit_code(["ok", "skipped"], ["", "BadInput"]) == 1
+
+
+def test_help_lists_every_dataset_there_is():
+    from benchmark.plugins import PACKAGE, declared
+    from tests.conftest import ROOT
+
+    line = next(x for x in (ROOT / "conf/config.yaml").read_text().splitlines() if "Datasets (dataset=)" in x)
+    assert line.split(": ", 1)[1].split(", ") == sorted(declared(PACKAGE / "data"))

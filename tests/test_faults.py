@@ -40,7 +40,7 @@ def faulty_sweep(tmp_path_factory):
 
 def test_each_fault_ends_its_cell_with_its_status(faulty_sweep):
     cwd, done = faulty_sweep
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 1, done.stderr[-3000:]  # cells failed: the documented exit code
     ended = {
         (r["config"]["fault"], r["batch_size"]): (r["status"], r["error_type"], r["message"])
         for r in records(cwd).values()
@@ -115,3 +115,12 @@ def test_two_sweeps_share_one_sqlite_store(tmp_path):
         assert sweep.returncode == 0 and "cannot be written" not in stderr, stderr[-3000:]
     runs = load_runs(default_tracking_uri(tmp_path), all_sweeps=True)
     assert sorted(runs["batch_size"]) == [1, 2, 3, 4]
+
+
+def test_a_sweep_with_failures_ends_with_a_short_summary(faulty_sweep):
+    _, done = faulty_sweep
+    summary = done.stdout[done.stdout.index("Sweep done:") :].strip().splitlines()
+    assert summary[0].startswith("Sweep done: 14 cells: ") and summary[0].endswith("Exit code 1.")
+    assert len(summary) < 15
+    assert any("bad input: batch_size=0" in line and "and 5 more" in line for line in summary)
+    assert "resume=true" in summary[-1]

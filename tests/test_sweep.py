@@ -71,8 +71,8 @@ def test_report_has_a_number_or_dash_in_every_cell(sweep):
 
 def test_unsupported_cell_is_skipped_without_a_worker(tmp_path):
     done = run_benchmark(tmp_path, "backend=compile", "precision=int8", "device=cpu")
-    assert done.returncode == 0
-    assert "unsupported: compile on cpu runs fp32, not int8" in done.stdout
+    assert done.returncode == 2  # a single run asked for what cannot run here
+    assert done.stderr.strip().splitlines() == ["cannot run here: compile on cpu runs fp32, not int8"]
     assert not list(tmp_path.glob("outputs/runs/*/worker.log"))
 
 

@@ -1,0 +1,22 @@
+"""The end of a sweep, in the launching process (a Hydra callback, conf/config.yaml
+hydra.callbacks): the summary of every cell's outcome, and the exit code it implies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from benchmark.summary import EXIT, OUTCOME_FILE, sweep_summary
+
+
+class SweepSummary(Callback):
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        outcomes = [json.loads(p.read_text()) for p in sorted(sweep_dir.glob(f"*/{OUTCOME_FILE}"))]
+        lines, EXIT["code"] = sweep_summary(outcomes)
+        lines.insert(1, f"Records: {sweep_dir}")
+        print("\n" + "\n".join(lines), flush=True)
