@@ -44,6 +44,8 @@ def measured(record: CellRecord) -> bool:
 
 def print_cell_table(record: CellRecord) -> None:
     print(f"\n{record.name}: {outcome(record)}")
+    if "padded_eval" in record.facts:
+        print(f"warning: {record.facts['padded_eval']}")
     if measured(record):
         print(tabulate(headline_rows(record), tablefmt="simple"))
     print(f"record: {record.job_dir}/record.json")
@@ -68,6 +70,8 @@ def print_cell_line(record: CellRecord) -> None:
     if record.queued_s >= 1:  # side-by-side launchers: the cell waited for its GPU or cores
         took += f", {record.queued_s:.0f} s of it waiting for a free {'GPU' if record.device == 'cuda' else 'core share'}"
     print(f"[{record.status:>7}] {record.name:<40} {detail}  ({took})", flush=True)
+    if "padded_eval" in record.facts:
+        print(f"          warning: {record.facts['padded_eval']}", flush=True)
 
 
 # Exit codes of `python -m benchmark` (README, --help): a script can tell the outcomes apart.

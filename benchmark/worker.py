@@ -130,6 +130,12 @@ def prepare(cfg: DictConfig, workdir: Path, on_phase=lambda phase, detail="": No
     torch.save(loaded.module, fp32_file)  # backends may cast or quantize the module in place
     model, loaded.module = loaded.module.to(device), None
     eval_batches = list(batches(splits.eval, cfg.batch_size, cfg.eval_samples))
+    if eval_batches and eval_batches[0].valid < cfg.batch_size:  # said on the cell's line too
+        n = eval_batches[0].valid
+        loaded.facts["padded_eval"] = (
+            f"batch_size={cfg.batch_size} > {n} eval samples: one batch, the {n} samples padded with "
+            f"copies of the last ({1 - n / cfg.batch_size:.0%} copies); scored on the {n}, timed on the whole batch"
+        )
 
     on_phase("build")
     ctx = BuildContext(

@@ -120,3 +120,14 @@ def test_report_is_attached_to_the_sweeps_parent_run(sweep, tmp_path, monkeypatc
         )
     }
     assert {"report/report.md", "report/report.html", "report/report.csv", "report/report_files"} <= attached
+
+
+def test_a_batch_larger_than_the_eval_split_warns_how_it_is_handled(tmp_path):
+    from tests.conftest import FAST_TIMING
+
+    done = run_benchmark(tmp_path, "model=fcn", "device=cpu", "eval_samples=5", "batch_size=8", *FAST_TIMING)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (
+        "warning: batch_size=8 > 5 eval samples: one batch, the 5 samples padded with copies of the last "
+        "(38% copies); scored on the 5, timed on the whole batch"
+    ) in done.stdout
