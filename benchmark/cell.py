@@ -13,7 +13,7 @@ from benchmark.config import DEVICES
 
 DICT_KEYS = ("options", "min_top1_agreement", "min_f1_ratio", "max_rel_error", "only_backends",
              "unsupported_precisions", "unsupported_models", "precisions", "requires")  # fmt: skip
-FAULTS = ("abort", "segfault", "raise", "hang", "oom", "host_oom", "ort_arena_256mb")
+FAULTS = ("abort", "segfault", "raise", "hang", "oom", "host_oom", "ort_arena_256mb", "rss_after_timing")
 
 
 class BadInput(ValueError):

@@ -49,6 +49,16 @@ def allocate_in_ort_arena(megabytes: int = ORT_ARENA_MB) -> None:
     _kept_alive.append(session)
 
 
+def inject_after_timing(fault: str | None) -> None:
+    """Called once, right after the timed loop (where post-processing such as a generation
+    metric or a profiled call would grow the worker): memory that is not the timed artifact's."""
+    if fault == "rss_after_timing":
+        import numpy as np
+
+        _kept_alive.append(np.ones(400 * 2**20 // 8))  # 400 MB, touched
+        time.sleep(0.3)  # long enough for several of the parent's memory samples
+
+
 def inject(fault: str | None) -> None:
     """Called once, as the eval phase starts (the artifact is built)."""
     if fault is None:

@@ -153,11 +153,12 @@ def wait_or_kill(
             now_phase = current_phase()
             if now_phase != phase:
                 phase, since = now_phase, time.monotonic()
-            limit = limits.get(phase, limits["load"])
-            if time.monotonic() - since > limit:
+            limited = {"after_timing": "timing"}.get(phase, phase)  # post-processing: timing's limit
+            limited = limited if limited in limits else "load"
+            if time.monotonic() - since > limits[limited]:
                 os.killpg(child.pid, signal.SIGKILL)
                 child.wait()
-                return Overdue("load" if phase not in limits else phase, limit)
+                return Overdue(limited, limits[limited])
     except KeyboardInterrupt:
         os.killpg(child.pid, signal.SIGKILL)  # Ctrl-C: end the cell's child, keep finished records
         child.wait()

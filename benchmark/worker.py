@@ -191,7 +191,7 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
     import torch
 
     from benchmark.backends import LabelMismatch
-    from benchmark.faults import inject
+    from benchmark.faults import inject, inject_after_timing
     from benchmark.measure import environment
     from benchmark.measure.latency import LatencyStats, TimingBudget, cuda_graph_launches, time_calls
     from benchmark.measure.memory import MB, host_peak_rss_mb, nvml_process_bytes
@@ -223,6 +223,13 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
             sync()
 
         warmup_ms, timed_ms = time_calls(step, TimingBudget(**OmegaConf.to_container(cfg.timing)))
+        # Timing ends here: the headline peaks (eval and timing phases) and the whole-life peak
+        # stop before any post-processing. The parent polls the phase every 10 ms: wait out two
+        # polls, so no later sample is taken for the timing phase.
+        metrics["peak_rss_process_mb"] = host_peak_rss_mb()
+        set_phase(job_dir, "after_timing")
+        time.sleep(0.02)
+        inject_after_timing(cfg.fault)
         if cuda:  # after the timed loop: the proof of CUDA graphs costs a profiled call or two
             launches = cuda_graph_launches(step)
             artifact.facts["cuda_graph_launches_per_call"] = launches
@@ -235,7 +242,6 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
     generation = getattr(artifact.eager_module, "generation_tokens_per_s", None)
     if generation is not None:  # a second metric, after the timed loop: generate() needs the module
         metrics["generation_tokens_per_s"] = generation(timing_inputs[0], sync)
-    metrics["peak_rss_process_mb"] = host_peak_rss_mb()
     if cuda:
         metrics["torch_max_allocated_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
         metrics["torch_max_reserved_mb"] = torch.cuda.max_memory_reserved(device) / 2**20

@@ -65,3 +65,16 @@ def test_mlflow_tracking_uri_from_the_environment_is_used(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"MLflow: sqlite:///{store}, experiment fcn" in done.stdout
     assert store.is_file() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_headline_ram_stops_where_timing_ends(tmp_path):
+    """Post-processing after the timed loop (here 400 MB allocated by a test fault) is neither
+    in peak_rss_mb nor in the whole-life-to-end-of-timing peak, which bounds it."""
+    done = run_benchmark(
+        tmp_path, "model=fcn", "device=cpu", "eval_samples=20", "fault=rss_after_timing", *FAST_TIMING,
+        env={"BENCHMARK_ALLOW_FAULTS": "1"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = json.loads(next(tmp_path.glob("outputs/runs/*/record.json")).read_text())["metrics"]
+    assert metrics["peak_rss_mb"] <= metrics["peak_rss_process_mb"] + 1  # psutil and the kernel round apart
+    assert metrics["peak_rss_process_mb"] < 1500  # an FCN worker; the 400 MB came after timing
