@@ -105,16 +105,33 @@ def gpu_places(gpus: list[str]) -> list[Placement]:
 def placement_for(device: str, share: int | None) -> Iterator[Placement]:
     """The place a cell runs in, held until the cell ends: one GPU, or one of `share` core
     shares; the whole host when the launcher does not share it (share None)."""
-    if share is None:
-        yield Placement()
+    if share is None:  # alone on the host: wait until no other sweep's cell runs here
+        with _host_lock(fcntl.LOCK_EX):
+            yield Placement()
         return
     if device == "cuda":
         places = gpu_places(visible_gpus())
     else:
         shares = core_shares(share)
         places = [Placement(cores=cores, shared=len(shares) > 1) for cores in shares]
-    with _first_free(places) as place:
+    with _host_lock(fcntl.LOCK_SH), _first_free(places) as place:
         yield place
+
+
+@contextlib.contextmanager
+def _host_lock(mode: int, poll_s: float = 0.5) -> Iterator[None]:
+    """Two sweeps on one host: a cell of the sequential launcher has the host to itself (an
+    exclusive lock), side-by-side cells share it (a shared lock, plus their own place), so a
+    second sweep's cells wait (the record's queued_s) instead of timing on the same cores."""
+    SLOTS_DIR.mkdir(parents=True, exist_ok=True)
+    with open(SLOTS_DIR / "host.lock", "a") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, mode | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                time.sleep(poll_s)
+        yield  # released when the file closes
 
 
 @contextlib.contextmanager

@@ -1,6 +1,7 @@
 """Scale-out: cells run side by side through Hydra's launcher plugins, each in its own place
 (GPU or core share), and log to a shared MLflow server over HTTP: every run arrives, once."""
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -163,3 +164,44 @@ def test_slurm_launcher_asks_one_gpu_per_cell():
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
     assert (launcher.gpus_per_node, launcher.tasks_per_node, launcher.partition) == (1, 1, "gpu")
     assert launcher.array_parallelism == 16
+
+
+def test_a_second_sweep_s_cell_waits_while_another_has_the_host(monkeypatch, tmp_path):
+    """Two sequential sweeps on one host take turns cell by cell: no two cells time at once."""
+    import threading
+
+    monkeypatch.setattr("benchmark.placement.SLOTS_DIR", tmp_path)
+    entered = threading.Event()
+
+    def second_sweep_cell():
+        with placement_for("cpu", None):
+            entered.set()
+
+    with placement_for("cpu", None):
+        waiting = threading.Thread(target=second_sweep_cell)
+        waiting.start()
+        assert not entered.wait(1.5)  # the first cell still has the host
+        with (
+            pytest.raises(TimeoutError),
+            _within(1.5),
+            placement_for("cpu", 2),
+        ):  # side-by-side cells wait too
+            pass
+    assert entered.wait(3)
+    waiting.join()
+
+
+@contextlib.contextmanager
+def _within(seconds: float):
+    import signal
+
+    def expire(*_):
+        raise TimeoutError
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
