@@ -53,7 +53,7 @@ ui: $(STAMP)  ## MLflow UI on the local store (mlflow.db)
 	@echo "MLflow UI: http://127.0.0.1:$(UI_PORT)"
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(UI_PORT)
 
-server: $(STAMP)  ## shared MLflow tracking server for parallel or cluster sweeps (ARGS="--host 0.0.0.0 --backend-store-uri postgresql://...")
+server: $(STAMP)  ## shared MLflow tracking server for parallel or cluster sweeps (ARGS="--auth --host 0.0.0.0 ...")
 	$(PY) -m benchmark.server $(ARGS)
 
 lint: $(STAMP)  ## ruff check and format check
@@ -65,4 +65,4 @@ format: $(STAMP)  ## ruff fix and format
 	$(VENV)/bin/ruff format .
 
 clean:  ## remove outputs and the local MLflow store (keeps .venv)
-	rm -rf outputs multirun mlflow.db mlflow-server.db mlartifacts
+	rm -rf outputs multirun mlflow.db mlflow-server.db mlflow-auth.db mlflow-auth.ini mlartifacts

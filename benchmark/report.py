@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
+from benchmark.measure.latency import BUSY_HOST_CORES
 from benchmark.records import status_label
 
 
@@ -223,11 +224,13 @@ def quality_and_host_notes(model_runs: pd.DataFrame) -> list[str]:
         )
     placement = model_runs.get("fact.placement", pd.Series(dtype=str)).fillna("")
     alone = (placement == "") | placement.str.endswith("whole host")
-    shared = model_runs[~alone & model_runs["status"].isin(["ok", "invalid"])]
+    busy = model_runs.get("host_other_busy_cores", pd.Series(0.0, index=model_runs.index)).fillna(0.0)
+    shared = model_runs[(~alone | (busy > BUSY_HOST_CORES)) & model_runs["status"].isin(["ok", "invalid"])]
     if not shared.empty:
         notes.append(
-            f"{len(shared)} of these cells ran beside other cells on the same host (a side-by-side "
-            "launcher; their own GPU and core share): launch-bound rows may read slower than alone."
+            f"{len(shared)} of these cells shared their host while timed (a side-by-side launcher's "
+            f"core share, or other processes busy on more than {BUSY_HOST_CORES} of their cores: "
+            "metric host_other_busy_cores): launch-bound rows may read slower than alone."
         )
     return notes
 

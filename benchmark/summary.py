@@ -46,6 +46,8 @@ def print_cell_table(record: CellRecord) -> None:
     print(f"\n{record.name}: {outcome(record)}")
     if "padded_eval" in record.facts:
         print(f"warning: {record.facts['padded_eval']}")
+    if shared_cpu_note(record):
+        print(f"warning: {shared_cpu_note(record)}")
     if measured(record):
         print(tabulate(headline_rows(record), tablefmt="simple"))
     print(f"record: {record.job_dir}/record.json")
@@ -68,10 +70,24 @@ def print_cell_line(record: CellRecord) -> None:
         detail = outcome(record)
     took = f"{record.wall_s:.1f} s"
     if record.queued_s >= 1:  # side-by-side launchers: the cell waited for its GPU or cores
-        took += f", {record.queued_s:.0f} s of it waiting for a free {'GPU' if record.device == 'cuda' else 'core share'}"
+        if str(record.facts.get("placement", "")).endswith("whole host"):
+            took += f", {record.queued_s:.0f} s of it waiting for another sweep's cell to end"
+        else:
+            took += f", {record.queued_s:.0f} s of it waiting for a free {'GPU' if record.device == 'cuda' else 'core share'}"
     print(f"[{record.status:>7}] {record.name:<40} {detail}  ({took})", flush=True)
     if "padded_eval" in record.facts:
         print(f"          warning: {record.facts['padded_eval']}", flush=True)
+    if shared_cpu_note(record):
+        print(f"          warning: {shared_cpu_note(record)}", flush=True)
+
+
+def shared_cpu_note(record: CellRecord) -> str | None:
+    from benchmark.measure.latency import BUSY_HOST_CORES
+
+    other = record.metrics.get("host_other_busy_cores")
+    if other is None or other <= BUSY_HOST_CORES:
+        return None
+    return f"other processes kept {other:.1f} of its cores busy while it was timed (another sweep?): it may read slow"
 
 
 # Exit codes of `python -m benchmark` (README, --help): a script can tell the outcomes apart.

@@ -193,7 +193,13 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
     from benchmark.backends import LabelMismatch
     from benchmark.faults import inject, inject_after_timing
     from benchmark.measure import environment
-    from benchmark.measure.latency import LatencyStats, TimingBudget, cuda_graph_launches, time_calls
+    from benchmark.measure.latency import (
+        LatencyStats,
+        OtherCpuWork,
+        TimingBudget,
+        cuda_graph_launches,
+        time_calls,
+    )
     from benchmark.measure.memory import MB, host_peak_rss_mb, nvml_process_bytes
     from benchmark.progress import PhaseProgress
 
@@ -222,7 +228,10 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
             artifact.run(*timing_inputs)
             sync()
 
-        warmup_ms, timed_ms = time_calls(step, TimingBudget(**OmegaConf.to_container(cfg.timing)))
+        with OtherCpuWork() as other_work:  # read around the loop, never inside it
+            warmup_ms, timed_ms = time_calls(step, TimingBudget(**OmegaConf.to_container(cfg.timing)))
+        if other_work.other_cores is not None:
+            metrics["host_other_busy_cores"] = other_work.other_cores
         # Timing ends here: the headline peaks (eval and timing phases) and the whole-life peak
         # stop before any post-processing. The parent polls the phase every 10 ms: wait out two
         # polls, so no later sample is taken for the timing phase.

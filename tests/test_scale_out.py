@@ -205,3 +205,68 @@ def _within(seconds: float):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_an_authenticated_server_refuses_strangers_and_logs_a_sweep_with_credentials(tmp_path):
+    """`make server ARGS=--auth`: MLflow's basic-auth app; the password only in the environment."""
+    import os
+    import urllib.error
+
+    from mlflow import MlflowClient
+
+    password = "s3cret-for-this-test"
+    config = ServerConfig(
+        port=free_port(),
+        backend_store_uri=f"sqlite:///{tmp_path / 'store.db'}",
+        artifacts_destination=str(tmp_path / "artifacts"),
+        workers=1,
+        auth=True,
+        auth_db=str(tmp_path / "auth.db"),
+    )
+    env = config.environment(tmp_path) | {"MLFLOW_AUTH_ADMIN_PASSWORD": password}
+    process = subprocess.Popen(
+        config.command(), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while True:  # /health answers without credentials
+            try:
+                with urllib.request.urlopen(f"{config.uri}/health", timeout=2):
+                    break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, "auth server did not come up"
+                time.sleep(1)
+        create = urllib.request.Request(
+            f"{config.uri}/api/2.0/mlflow/experiments/create", data=b'{"name": "intruder"}',
+            headers={"Content-Type": "application/json"}, method="POST",
+        )  # fmt: skip
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(create, timeout=10)
+        assert refused.value.code == 401
+
+        credentials = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": password}
+        done = run_benchmark(tmp_path, *CELLS, f"tracking_uri={config.uri}", env=credentials)
+        assert done.returncode == 0 and "MLflow" not in done.stderr, done.stderr[-2000:]
+        os.environ.update(credentials)
+        try:
+            runs = MlflowClient(config.uri).search_runs(
+                [e.experiment_id for e in MlflowClient(config.uri).search_experiments()]
+            )
+        finally:
+            for key in credentials:
+                os.environ.pop(key)
+        assert [r.data.tags["kind"] for r in runs].count("cell") == 1
+        assert password not in json.dumps([r.data.params for r in runs])
+        assert password not in "".join(p.read_text() for p in tmp_path.rglob("record.json"))
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_serving_beyond_loopback_without_auth_is_refused(capsys):
+    from benchmark.server import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--host", "0.0.0.0"])
+    assert "add --auth" in capsys.readouterr().err
+    assert parse_args(["--host", "0.0.0.0", "--no-auth"]).host == "0.0.0.0"

@@ -312,9 +312,37 @@ def test_a_torchscript_export_leaves_no_frozen_copy_of_the_weights(tmp_path):
 def test_report_notes_only_rows_that_really_shared_their_host():
     from benchmark.report import quality_and_host_notes
 
+    def shared_notes(runs):
+        return [n for n in quality_and_host_notes(runs) if "shared their host" in n]
+
     runs = runs_frame()
     runs["fact.placement"] = ["gpu 0, whole host", "gpu 0, cores 0-7", "gpu 1, cores 8-15", ""]
-    shared_note = [n for n in quality_and_host_notes(runs) if "beside other cells" in n]
-    assert len(shared_note) == 1 and shared_note[0].startswith("2 of these cells")
+    assert len(shared_notes(runs)) == 1 and shared_notes(runs)[0].startswith("2 of these cells")
     runs["fact.placement"] = "gpu 0, whole host"  # one GPU: the gpus launcher ran one cell at a time
-    assert not [n for n in quality_and_host_notes(runs) if "beside other cells" in n]
+    assert not shared_notes(runs)
+    runs["host_other_busy_cores"] = [1.4, 0.1, 0.0, 0.0]  # another sweep's parent busy beside the first
+    assert shared_notes(runs)[0].startswith("1 of these cells")
+
+
+def test_other_cpu_work_during_a_window_is_measured():
+    import multiprocessing
+    import os
+    import time
+
+    from benchmark.measure.latency import OtherCpuWork
+
+    def spin(seconds):
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            pass
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two cores: one spinning beside the measured window")
+    with OtherCpuWork() as quiet:
+        time.sleep(0.5)
+    other = multiprocessing.get_context("fork").Process(target=spin, args=(1.5,))
+    other.start()
+    with OtherCpuWork() as busy:
+        time.sleep(1.0)
+    other.join()
+    assert busy.other_cores > 0.7 and busy.other_cores > quiet.other_cores + 0.5

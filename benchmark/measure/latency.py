@@ -3,9 +3,11 @@ measurement needs, and the clock: inputs are prepared and on the device before i
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -94,3 +96,39 @@ def cuda_graph_launches(step: Callable[[], None], calls: int = 3) -> float | str
     except Exception as exc:  # CUPTI refused (another profiler, permissions): the row is not proven
         return f"not measured ({type(exc).__name__}: {str(exc)[:120]})"
     return launches / calls
+
+
+BUSY_HOST_CORES = 0.5  # other work above this many cores during timing is said on the row
+
+
+class OtherCpuWork:
+    """How many of this process's cores other processes kept busy during a window (another
+    sweep, a compile, anything): the busy time /proc/stat counts on the cores this process may
+    run on, minus this process's own CPU time, over the window's wall time. None off Linux."""
+
+    def __enter__(self) -> OtherCpuWork:
+        self.cores = os.sched_getaffinity(0)
+        self.start = (_busy_seconds(self.cores), time.process_time(), time.perf_counter())
+        self.other_cores: float | None = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        busy, own, wall = _busy_seconds(self.cores), time.process_time(), time.perf_counter()
+        if busy is not None and self.start[0] is not None and wall > self.start[2]:
+            other = (busy - self.start[0]) - (own - self.start[1])
+            self.other_cores = max(0.0, other / (wall - self.start[2]))
+
+
+def _busy_seconds(cores: set[int]) -> float | None:
+    """CPU seconds spent not idle on `cores` since boot (the kernel's per-core counters)."""
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return None
+    ticks = 0
+    for line in lines:
+        name, *fields = line.split()
+        if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cores:
+            values = [int(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
+            ticks += sum(values) - values[3] - values[4]
+    return ticks / os.sysconf("SC_CLK_TCK")
