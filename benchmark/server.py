@@ -94,9 +94,10 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
         "--no-auth", action="store_true", help="serve beyond loopback without --auth (anyone can write)"
     )
     args = parser.parse_args(argv)
-    if args.auth and not os.environ.get("MLFLOW_AUTH_ADMIN_PASSWORD"):
+    if args.auth and len(os.environ.get("MLFLOW_AUTH_ADMIN_PASSWORD", "")) < 12:  # MLflow's own minimum
         parser.error(
-            "--auth needs the admin's password in the environment: export MLFLOW_AUTH_ADMIN_PASSWORD=..."
+            "--auth needs the admin's password, 12 characters or more, in the environment: "
+            "export MLFLOW_AUTH_ADMIN_PASSWORD=..."
         )
     if args.host not in ("127.0.0.1", "localhost", "::1") and not (args.auth or args.no_auth):
         parser.error(

@@ -214,7 +214,7 @@ def test_an_authenticated_server_refuses_strangers_and_logs_a_sweep_with_credent
 
     from mlflow import MlflowClient
 
-    password = "s3cret-for-this-test"
+    password = "s3cret-for-this-test"  # MLflow asks 12 characters or more
     config = ServerConfig(
         port=free_port(),
         backend_store_uri=f"sqlite:///{tmp_path / 'store.db'}",
