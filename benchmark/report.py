@@ -29,6 +29,7 @@ class Table:
     not_applicable: str = "-"
     task: str | None = None  # shown only for models of this task (None: every model)
     spread: str | None = None  # a column shown beside each value as "±x%"
+    empty_because: str | None = None  # why no row may have it: then one line replaces the table
 
     def applies(self, model_runs: pd.DataFrame) -> bool:
         return self.task is None or self.task == model_task(model_runs)
@@ -43,15 +44,30 @@ TABLES = (
         "{:.4f}",
         spread="latency_cv",
     ),
-    Table("Peak VRAM [MB]", "peak_vram_mb", "{:.0f}"),
+    Table("Peak VRAM [MB]", "peak_vram_mb", "{:.0f}", empty_because="CPU rows only"),
     Table("Peak RAM [MB]", "peak_rss_mb", "{:.0f}"),
-    Table("F1 score", "f1_macro", "{:.4f}", not_applicable="n/a", task="classification"),
+    Table(
+        "F1 score",
+        "f1_macro",
+        "{:.4f}",
+        not_applicable="n/a",
+        task="classification",
+        empty_because="random weights or unlabelled data: fidelity to FP32 is in the records",
+    ),
     Table("Perplexity (FP32 reference in the record)", "perplexity", "{:.2f}", task="language_modeling"),
     Table("Next-token agreement with FP32", "top1_agreement", "{:.4f}", task="language_modeling"),
     Table(
         "Generation [tokens/s] (eager only)", "generation_tokens_per_s", "{:.1f}", task="language_modeling"
     ),
 )
+
+
+def has_values(model_runs: pd.DataFrame, metric: str) -> bool:
+    """Whether any measured row of this model has the metric (else its table says nothing)."""
+    measured_rows = model_runs[model_runs["status"].isin(["ok", "invalid"])]
+    if measured_rows.empty:  # nothing measured: the tables show why, cell by cell
+        return True
+    return metric in measured_rows and measured_rows[metric].notna().any()
 
 
 def model_task(model_runs: pd.DataFrame) -> str:
@@ -161,8 +177,18 @@ def pivot(runs: pd.DataFrame, table: Table) -> pd.DataFrame:
 
 
 def row_labels(runs: pd.DataFrame) -> pd.Series:
-    """The study's row: `<backend> <device> <precision>`."""
-    return runs["backend"] + " " + runs["device"] + " " + runs["precision"]
+    """The study's row: `<backend> <device> <precision>`; a partly quantized row says how much
+    of it is (`int8 (1/4 layers)`: the other layers still compute in float)."""
+    precision = runs["precision"].astype(str)
+    quantized = runs.get("fact.int8_layers", pd.Series(index=runs.index, dtype=float))
+    floating = runs.get("fact.float_compute_layers", pd.Series(index=runs.index, dtype=float))
+    partly = quantized.notna() & floating.fillna(0).gt(0)
+    precision = precision.where(
+        ~partly,
+        precision + " (" + quantized.astype("Int64").astype(str) + "/"
+        + (quantized + floating).astype("Int64").astype(str) + " layers)",
+    )  # fmt: skip
+    return runs["backend"] + " " + runs["device"] + " " + precision
 
 
 def split_not_offered(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -201,7 +227,12 @@ def model_sections(runs: pd.DataFrame, with_figures: bool = True) -> list[ModelS
                 f"Not offered by the backend (declared in its YAML, no cell ran): {', '.join(not_offered)}."
             )
         notes += quality_and_host_notes(model_runs)
-        tables = [(t.title, pivot(model_runs, t)) for t in TABLES if t.applies(model_runs)]
+        tables = []
+        for table in (t for t in TABLES if t.applies(model_runs)):
+            if has_values(model_runs, table.metric):
+                tables.append((table.title, pivot(model_runs, table)))
+            elif table.empty_because:
+                notes.append(f"{table.title}: no value in these rows ({table.empty_because}).")
         figures = model_figures(model_runs, model) if with_figures else {}
         sections.append(ModelSection(model, notes, findings(model_runs), tables, figures))
     return sections
@@ -260,12 +291,19 @@ def findings(model_runs: pd.DataFrame) -> list[str]:
                 f"Largest {label.split(' [')[0]}: {worst['row']} bs{worst['batch_size']} ({loss.max():.2f})"
             )
     failed = model_runs[model_runs["status"].isin(["error", "oom", "crashed", "timeout"])]
+    groups: dict[str, list[str]] = {}  # one line per distinct failure, with the cells it hit
     for _, cell in failed.sort_values(["backend", "precision", "batch_size"]).iterrows():
         label = status_label(cell["status"], cell.get("error_type") or "", cell.get("message") or "")
-        lines.append(
-            f"Failed: {cell['backend']} {cell['device']} {cell['precision']} bs{cell['batch_size']}: "
-            f"{label} ({str(cell.get('message') or '')[:160]})"
+        reason = f"{label} ({str(cell.get('message') or '')[:160]})"
+        where = f"{cell['backend']} {cell['device']} {cell['precision']} bs{cell['batch_size']}"
+        groups.setdefault(reason, []).append(where)
+    for reason, cells in groups.items():
+        hit = (
+            cells[0]
+            if len(cells) == 1
+            else f"{len(cells)} cells ({', '.join(cells[:3])}{', ...' if len(cells) > 3 else ''})"
         )
+        lines.append(f"Failed: {hit}: {reason}")
     return lines
 
 

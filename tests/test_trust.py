@@ -346,3 +346,24 @@ def test_other_cpu_work_during_a_window_is_measured():
         time.sleep(1.0)
     other.join()
     assert busy.other_cores > 0.7 and busy.other_cores > quiet.other_cores + 0.5
+
+
+def test_partly_quantized_rows_say_how_much_and_repeated_failures_are_one_finding():
+    from benchmark.report import row_labels
+
+    runs = runs_frame()
+    runs["fact.int8_layers"] = [None, None, 1, None]
+    runs["fact.float_compute_layers"] = [None, None, 3, None]
+    assert list(row_labels(runs))[2] == "onnxruntime cuda fp16 (1/4 layers)"
+    assert list(row_labels(runs))[0] == "eager cuda fp32"
+
+    missing = "ImageNet-mini not found: run `make data`"
+    failed = pd.DataFrame(
+        [{**runs.iloc[0].to_dict(), "status": "error", "error_type": "MissingAsset", "message": missing,
+          "batch_size": size, "cell_id": f"f{size}"} for size in (1, 16, 32, 64)]
+    )  # fmt: skip
+    lines = [line for line in findings(pd.concat([runs, failed])) if line.startswith("Failed")]
+    assert lines == [
+        f"Failed: 4 cells (eager cuda fp32 bs1, eager cuda fp32 bs16, eager cuda fp32 bs32, ...): "
+        f"MissingAsset ({missing})"
+    ]
