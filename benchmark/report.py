@@ -115,6 +115,7 @@ def load_records(folders: list[Path]) -> pd.DataFrame:
     """The same table from the JSON records the jobs wrote (no MLflow needed): every
     record.json under the folders, a cell measured twice keeping its latest record."""
     from benchmark.records import CellRecord
+    from benchmark.tracking import flatten
 
     rows = []
     for path in sorted(p for folder in folders for p in Path(folder).rglob("record.json")):
@@ -125,8 +126,10 @@ def load_records(folders: list[Path]) -> pd.DataFrame:
                 "precision": record.precision, "batch_size": record.batch_size, "status": record.status,
                 "error_type": record.error_type, "message": record.message, "sweep_id": record.sweep_id,
                 "cell_id": record.cell_id, "weights": record.facts.get("weights", ""),
-                "fact.dataset": record.facts.get("dataset", ""), "start_time": path.stat().st_mtime,
-                "fact.placement": record.facts.get("placement", ""),
+                "start_time": path.stat().st_mtime,
+                # the columns MLflow's runs have (tracking.py logs them so): the same CSV either way
+                **{f"fact.{k}": str(v)[:5000] for k, v in record.facts.items()},
+                **{f"params.{k}": v for k, v in flatten(record.config).items()},
                 **{f"env.{k}": str(v) for k, v in record.environment.items()}, **record.metrics,
             }
         )  # fmt: skip
@@ -180,8 +183,13 @@ def row_labels(runs: pd.DataFrame) -> pd.Series:
     """The study's row: `<backend> <device> <precision>`; a partly quantized row says how much
     of it is (`int8 (1/4 layers)`: the other layers still compute in float)."""
     precision = runs["precision"].astype(str)
-    quantized = runs.get("fact.int8_layers", pd.Series(index=runs.index, dtype=float))
-    floating = runs.get("fact.float_compute_layers", pd.Series(index=runs.index, dtype=float))
+
+    def fact(name: str) -> pd.Series:  # facts are strings in MLflow's tags and the records' table
+        return pd.to_numeric(
+            runs.get(f"fact.{name}", pd.Series(index=runs.index, dtype=float)), errors="coerce"
+        )
+
+    quantized, floating = fact("int8_layers"), fact("float_compute_layers")
     partly = quantized.notna() & floating.fillna(0).gt(0)
     precision = precision.where(
         ~partly,

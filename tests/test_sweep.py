@@ -134,3 +134,17 @@ def test_a_batch_larger_than_the_eval_split_warns_how_it_is_handled(tmp_path):
         "warning: batch_size=8 > 5 eval samples: one batch, the 5 samples padded with copies of the last "
         "(38% copies); scored on the 5, timed on the whole batch"
     ) in done.stdout
+
+
+def test_the_records_table_has_every_column_the_mlflow_table_has(sweep):
+    """`make report ARGS="--records ..."` writes the same CSV columns as the MLflow path."""
+    from benchmark.report import load_records
+
+    cwd, _ = sweep
+    from_mlflow = load_runs(default_tracking_uri(cwd))
+    from_records = load_records([cwd / "outputs" / "multirun"])
+    wanted = {c for c in from_mlflow.columns if c.startswith(("fact.", "params.", "env."))}
+    assert wanted and wanted <= set(from_records.columns), sorted(wanted - set(from_records.columns))
+    assert {c for c in from_mlflow.columns if c.startswith("params.")} == {
+        c for c in from_records.columns if c.startswith("params.")
+    }
