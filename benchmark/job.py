@@ -22,8 +22,12 @@ from benchmark.records import CellRecord, cell_id_of
 
 
 def sweep_id_of(job_dir: Path, multirun: bool) -> str:
-    """A multirun's jobs share the sweep dir (their parent folder); a single run is its own sweep."""
-    return job_dir.parent.name if multirun else job_dir.name
+    """A multirun's jobs share the sweep dir (their parent folder). Single runs of one day share
+    one id, so MLflow groups them under one parent run per experiment and day (not one each),
+    and `make report` after a few single runs shows them together."""
+    import datetime
+
+    return job_dir.parent.name if multirun else f"single-runs-{datetime.date.today().isoformat()}"
 
 
 def run_cell(

@@ -248,9 +248,8 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
                 )
     metrics.update(LatencyStats.from_samples(timed_ms, cfg.batch_size).as_metrics())
     metrics["warmup_iterations"] = float(len(warmup_ms))
-    generation = getattr(artifact.eager_module, "generation_tokens_per_s", None)
-    if generation is not None:  # a second metric, after the timed loop: generate() needs the module
-        metrics["generation_tokens_per_s"] = generation(timing_inputs[0], sync)
+    if p.loaded.extra_metrics is not None:  # the model's own, after the timed loop
+        metrics.update(p.loaded.extra_metrics(artifact, timing_inputs, sync))
     if cuda:
         metrics["torch_max_allocated_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
         metrics["torch_max_reserved_mb"] = torch.cuda.max_memory_reserved(device) / 2**20

@@ -78,3 +78,23 @@ def test_headline_ram_stops_where_timing_ends(tmp_path):
     metrics = json.loads(next(tmp_path.glob("outputs/runs/*/record.json")).read_text())["metrics"]
     assert metrics["peak_rss_mb"] <= metrics["peak_rss_process_mb"] + 1  # psutil and the kernel round apart
     assert metrics["peak_rss_process_mb"] < 1500  # an FCN worker; the 400 MB came after timing
+
+
+def test_single_runs_of_a_day_share_one_parent_run(tmp_path):
+    from mlflow import MlflowClient
+
+    from benchmark.tracking import default_tracking_uri
+
+    for backend in ("eager", "torchscript"):
+        done = run_benchmark(
+            tmp_path, "model=fcn", f"backend={backend}", "device=cpu", "eval_samples=20", *FAST_TIMING
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    client = MlflowClient(default_tracking_uri(tmp_path))
+    (experiment,) = [e for e in client.search_experiments() if e.name == "fcn"]
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if r.data.tags["kind"] == "sweep"]
+    cells = [r for r in runs if r.data.tags["kind"] == "cell"]
+    assert len(parents) == 1 and len(cells) == 2
+    assert parents[0].data.tags["sweep_id"].startswith("single-runs-")
+    assert {c.data.tags["mlflow.parentRunId"] for c in cells} == {parents[0].info.run_id}

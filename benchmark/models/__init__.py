@@ -22,6 +22,10 @@ class LoadedModel:
     task: str = "classification"  # classification | language_modeling: how quality is measured
     # outputs -> (batch, classes) scores, applied outside the timed loop (None: outputs are scores)
     to_scores: Callable[[torch.Tensor], torch.Tensor] | None = None
+    # The model's own metrics beyond the harness's, run after the timed loop on the timed
+    # artifact: (artifact, timing inputs, sync) -> {name: value}, e.g. a language model's
+    # generation speed. The worker calls it without knowing what kind of model it holds.
+    extra_metrics: Callable[..., dict[str, float]] | None = None
 
 
 Loader = Callable[[DictConfig, Splits, Path], LoadedModel]

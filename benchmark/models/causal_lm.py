@@ -59,6 +59,14 @@ class NextTokenLogits(nn.Module):
         return prompt.shape[0] * self.generate_tokens / best
 
 
+def generation_metrics(artifact, inputs: tuple, sync: Callable[[], None]) -> dict[str, float]:
+    """Generation speed, where the artifact runs the plain module (generate() needs it)."""
+    module = artifact.eager_module
+    if not isinstance(module, NextTokenLogits):
+        return {}
+    return {"generation_tokens_per_s": module.generation_tokens_per_s(inputs[0], sync)}
+
+
 @register("causal_lm")
 def load_causal_lm(model_cfg: DictConfig, splits: Splits, cache_dir: Path) -> LoadedModel:
     from transformers import AutoModelForCausalLM
@@ -74,4 +82,4 @@ def load_causal_lm(model_cfg: DictConfig, splits: Splits, cache_dir: Path) -> Lo
         "parameters_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 1),
     }
     module = NextTokenLogits(model, model_cfg.options.generate_tokens).eval()
-    return LoadedModel(module, weights, facts, task="language_modeling")
+    return LoadedModel(module, weights, facts, task="language_modeling", extra_metrics=generation_metrics)
