@@ -95,13 +95,20 @@ def runnable_here(cfg: DictConfig) -> bool:
 
 def preflight() -> None:
     """Checks Hydra cannot make: one line and exit 2, before anything is composed."""
-    from benchmark.cell import BadInput, check_group_choices, check_option_overrides, check_override_keys
+    from benchmark.cell import (
+        BadInput,
+        check_group_choices,
+        check_model_option_overrides,
+        check_option_overrides,
+        check_override_keys,
+    )
 
     overrides = [a for a in sys.argv[1:] if "=" in a and not a.startswith("-")]
     try:
         check_override_keys(overrides)
         check_group_choices(overrides)
         check_option_overrides(overrides)
+        check_model_option_overrides(overrides)
     except BadInput as exc:
         print(f"bad input: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -143,6 +143,59 @@ def backend_target(name: str) -> str | None:
     return OmegaConf.load(path).get("_target_") if path.is_file() else None
 
 
+def family_options(family: str) -> list[str] | None:
+    """The fields of the dataclass a model family registers as its options
+    (`@register("<family>", options=<Class>)`), read from its source with ast (no import);
+    None when the family takes any keyword (custom architectures, your own module)."""
+    import ast
+
+    from benchmark.plugins import PACKAGE, declared
+
+    path = declared(PACKAGE / "models").get(family)
+    if path is None:
+        return None
+    tree = ast.parse(path.read_text())
+    options_class = None
+    for node in ast.walk(tree):
+        for deco in getattr(node, "decorator_list", []):
+            if isinstance(deco, ast.Call) and deco.args and getattr(deco.args[0], "value", None) == family:
+                options_class = next((k.value.id for k in deco.keywords if k.arg == "options"), None)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == options_class:
+            return [item.target.id for item in node.body if isinstance(item, ast.AnnAssign)]
+    return None
+
+
+def check_model_option_overrides(overrides: list[str]) -> None:
+    """Before Hydra composes: a `model.options.<key>=` override must be an option of the family
+    of every model of the command (its options dataclass); else one line with the closest."""
+    import difflib
+
+    from omegaconf import OmegaConf
+
+    from benchmark.config import conf_dir
+
+    models, keys = ["cnn"], []
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        if key == "model":
+            models = [m.strip() for m in value.strip("[]").split(",") if m.strip() and "(" not in m]
+        elif key.startswith("model.options."):
+            keys.append(key.removeprefix("model.options.").split(".")[0])
+    for model in models:
+        path = conf_dir() / "model" / f"{model}.yaml"
+        family = OmegaConf.load(path).get("family") if path.is_file() else None
+        known = family_options(family) if family else None
+        for key in keys if known is not None else []:
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f"did you mean model.options.{close[0]}? " if close else ""
+                raise BadInput(
+                    f"model.options.{key} is not an option of model {model} (family {family}): {hint}"
+                    f"its options: {', '.join(known) or 'none'}"
+                )
+
+
 def check_option_overrides(overrides: list[str]) -> None:
     """Before Hydra composes anything: a `backend.options.<key>=` override (with or without `+`)
     must be an option of every backend of the command; else one line with the closest name."""

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
-REGISTER = re.compile(r"@register\(\s*[\"']([\w.-]+)[\"']\s*\)")
+REGISTER = re.compile(r"@register\(\s*[\"']([\w.-]+)[\"']")
 
 
 def declared(folder: Path) -> dict[str, Path]:

@@ -184,3 +184,29 @@ def test_help_lists_every_dataset_there_is():
 
     line = next(x for x in (ROOT / "conf/config.yaml").read_text().splitlines() if "Datasets (dataset=)" in x)
     assert line.split(": ", 1)[1].split(", ") == sorted(declared(PACKAGE / "data"))
+
+
+def test_a_misspelt_model_option_is_refused_with_the_closest_one():
+    from benchmark.cell import check_model_option_overrides
+
+    with pytest.raises(BadInput, match=r"model.options.weigths is not an option of model resnet \(family "
+                       r"torchvision\): did you mean model.options.weights\?"):  # fmt: skip
+        check_model_option_overrides(["model=resnet", "model.options.weigths=IMAGENET1K_V1"])
+    check_model_option_overrides(["model=resnet,mobilenet", "model.options.weights=DEFAULT"])
+    check_model_option_overrides(["model=module", "+model.options.anything=1"])  # your factory's own kwargs
+
+
+def test_every_shipped_model_yaml_uses_only_its_family_s_options():
+    from omegaconf import OmegaConf
+
+    from benchmark.cell import family_options
+    from tests.conftest import ROOT
+
+    checked = 0
+    for path in sorted((ROOT / "conf/model").glob("*.yaml")):
+        cfg = OmegaConf.load(path)
+        known = family_options(cfg.family)
+        if known is not None:
+            assert set(cfg.get("options", {})) <= set(known), path.name
+            checked += 1
+    assert checked >= 6  # resnet, mobilenet, torchvision, bert, hf, gptneo, t5

@@ -30,11 +30,18 @@ class LoadedModel:
 
 Loader = Callable[[DictConfig, Splits, Path], LoadedModel]
 FAMILIES: dict[str, Loader] = {}
+OPTIONS: dict[str, type] = {}  # family -> the dataclass of its model.options
 
 
-def register(family: str) -> Callable[[Loader], Loader]:
+def register(family: str, options: type | None = None) -> Callable[[Loader], Loader]:
+    """`options`: the family's model.options as a dataclass; a key it lacks is refused before
+    any work (benchmark.cell reads the fields from the source) and again as the model loads.
+    Families without one (custom, module) pass model.options on as keyword arguments."""
+
     def wrap(loader: Loader) -> Loader:
         FAMILIES[family] = loader
+        if options is not None:
+            OPTIONS[family] = options
         return loader
 
     return wrap
@@ -52,4 +59,8 @@ def load_model(model_cfg: DictConfig, splits: Splits, cache_dir: Path) -> Loaded
     from benchmark.plugins import import_plugin
 
     import_plugin("models", model_cfg.family)
+    if model_cfg.family in OPTIONS:  # a key the family does not take fails here, named (TypeError)
+        from omegaconf import OmegaConf
+
+        OPTIONS[model_cfg.family](**OmegaConf.to_container(model_cfg.options, resolve=True))
     return FAMILIES[model_cfg.family](model_cfg, splits, cache_dir)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from omegaconf import DictConfig
@@ -67,7 +69,14 @@ def generation_metrics(artifact, inputs: tuple, sync: Callable[[], None]) -> dic
     return {"generation_tokens_per_s": module.generation_tokens_per_s(inputs[0], sync)}
 
 
-@register("causal_lm")
+@dataclass
+class CausalLmOptions:
+    generate_tokens: int = 32  # new tokens per row in the generation-speed metric
+    config_class: str | None = None  # transformers' config class: random weights without a download
+    config: dict[str, Any] = field(default_factory=dict)  # its dimensions (the checkpoint's)
+
+
+@register("causal_lm", options=CausalLmOptions)
 def load_causal_lm(model_cfg: DictConfig, splits: Splits, cache_dir: Path) -> LoadedModel:
     from transformers import AutoModelForCausalLM
 

@@ -4,7 +4,9 @@ sweep never downloads; `make data` fetches them."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -37,7 +39,13 @@ def random_config(model_cfg: DictConfig, **overrides):
     return from_local(transformers.AutoConfig, model_cfg, "the config", **overrides)
 
 
-@register("hf")
+@dataclass
+class HfOptions:
+    config_class: str | None = None  # transformers' config class: random weights without a download
+    config: dict[str, Any] = field(default_factory=dict)  # its dimensions (the checkpoint's)
+
+
+@register("hf", options=HfOptions)
 def load_hf(model_cfg: DictConfig, splits: Splits, cache_dir: Path) -> LoadedModel:
     from transformers import AutoModelForSequenceClassification
 

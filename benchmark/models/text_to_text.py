@@ -9,7 +9,9 @@ step's logits of the two label words."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from omegaconf import DictConfig
@@ -78,7 +80,16 @@ def label_token_ids(model_cfg: DictConfig) -> list[int]:
     return ids
 
 
-@register("t5")
+@dataclass
+class T5Options:
+    max_new_tokens: int = 2  # greedy decoder steps timed: the answer word, then end-of-sequence
+    label_words: list[str] = field(default_factory=list)  # one-token answers, in the dataset's class order
+    label_token_ids: list[int] = field(default_factory=list)  # their ids, for random weights (no tokenizer)
+    config_class: str | None = None  # transformers' config class: random weights without a download
+    config: dict[str, Any] = field(default_factory=dict)  # its dimensions (the checkpoint's)
+
+
+@register("t5", options=T5Options)
 def load_t5(model_cfg: DictConfig, splits: Splits, cache_dir: Path) -> LoadedModel:
     from transformers import T5ForConditionalGeneration
 

@@ -4,6 +4,7 @@ torch hub cache only: a sweep never downloads (`make data` fetches them beforeha
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -20,7 +21,12 @@ def weights_file(weights) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
 
 
-@register("torchvision")
+@dataclass
+class TorchvisionOptions:
+    weights: str = "DEFAULT"  # the weights enum's member (IMAGENET1K_V1, ...), when pretrained
+
+
+@register("torchvision", options=TorchvisionOptions)
 def load_torchvision(model_cfg: DictConfig, splits: Splits, cache_dir: Path) -> LoadedModel:
     from torchvision.models import get_model, get_model_weights
 
