@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from functools import lru_cache
+from pathlib import Path
 
 from omegaconf import DictConfig
 
@@ -103,8 +104,14 @@ def check_dataset(name: str) -> None:
     """An unknown dataset is refused before a worker starts, with the known ones."""
     import difflib
 
-    from benchmark.plugins import PACKAGE, declared
+    from benchmark.plugins import PACKAGE, declared, external_file
 
+    if ":" in name:  # your own loader, package.module:function
+        if external_file(name) is None:
+            raise BadInput(
+                f"dataset={name}: module {name.partition(':')[0]} is not importable (is it on PYTHONPATH?)"
+            )
+        return
     known = sorted(declared(PACKAGE / "data"))
     if name not in known:
         close = difflib.get_close_matches(name, known, n=1)
@@ -258,12 +265,19 @@ def check_group_choices(overrides: list[str]) -> None:
 
     from benchmark.config import conf_dir
 
+    roots = [conf_dir()]
+    for override in overrides:  # hydra.searchpath=[file:///your/conf]: your YAMLs count too
+        key, _, value = override.partition("=")
+        if key == "hydra.searchpath":
+            roots += [
+                Path(p.strip().removeprefix("file://")) for p in value.strip("[]").split(",") if p.strip()
+            ]
     for override in overrides:
         key, _, value = override.lstrip("+").partition("=")
-        folder = conf_dir() / key
-        if "/" in key or not folder.is_dir() or "(" in value:  # globs and other sweep functions: Hydra's
+        folders = [root / key for root in roots if (root / key).is_dir()]
+        if "/" in key or not folders or "(" in value:  # globs and other sweep functions: Hydra's
             continue
-        choices = sorted(p.stem for p in folder.glob("*.yaml"))
+        choices = sorted({p.stem for folder in folders for p in folder.glob("*.yaml")})
         for choice in (c.strip() for c in value.strip("[]").split(",")):
             if choice and choice not in choices:
                 close = difflib.get_close_matches(choice, choices, n=1)

@@ -12,7 +12,7 @@ import hashlib
 from functools import lru_cache
 from pathlib import Path
 
-from benchmark.plugins import declared
+from benchmark.plugins import declared, external_file
 
 PACKAGE = Path(__file__).resolve().parent
 SHARED = (
@@ -73,7 +73,7 @@ def cell_modules(backend_target: str, model_family: str, dataset: str, root: Pat
     if backend is not None:
         files |= closure(backend, root)
     for folder, name in ((root / "models", model_family), (root / "data", dataset)):
-        module = declared(folder).get(name)
+        module = external_file(name) if ":" in name else declared(folder).get(name)
         if module is not None:
             files |= closure(module, root)
     return files
@@ -84,5 +84,6 @@ def code_digest(backend_target: str, model_family: str, dataset: str, root: Path
     """sha256 over the relative paths and contents of the cell's modules (16 hex digits)."""
     digest = hashlib.sha256()
     for path in sorted(cell_modules(backend_target, model_family, dataset, root)):
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+        name = path.relative_to(root) if path.is_relative_to(root) else path.name  # a plug-in of yours
+        digest.update(str(name).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]

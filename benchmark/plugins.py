@@ -21,6 +21,25 @@ def declared(folder: Path) -> dict[str, Path]:
     return names
 
 
+def external_file(name: str) -> Path | None:
+    """For a plug-in outside this package, named `package.module:function` (a model YAML's
+    `family`, a `dataset`): its module's file, found without importing it; None if not found."""
+    import importlib.util
+
+    module = name.partition(":")[0]
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    return Path(spec.origin) if spec is not None and spec.origin else None
+
+
+def external_loader(name: str):
+    """The function `package.module:function` names (a plug-in outside this package)."""
+    module, _, function = name.partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
 def import_plugin(kind: str, name: str) -> None:
     """Import the module of benchmark/<kind>/ that registers `name` (its decorator runs then);
     an unknown name raises ValueError listing the known ones."""

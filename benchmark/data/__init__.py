@@ -76,5 +76,11 @@ def load_dataset(
     The loader's module is found by the name it registers (benchmark/plugins.py)."""
     from benchmark.plugins import import_plugin
 
+    if ":" in name:  # a dataset outside this package: package.module:function
+        from benchmark.plugins import external_loader
+
+        return external_loader(name)(
+            data_dir=data_dir, seed=seed, cache_dir=cache_dir, model_cfg=model_cfg, limit=limit
+        )
     import_plugin("data", name)
     return DATASETS[name](data_dir=data_dir, seed=seed, cache_dir=cache_dir, model_cfg=model_cfg, limit=limit)

@@ -58,6 +58,10 @@ def load_model(model_cfg: DictConfig, splits: Splits, cache_dir: Path) -> Loaded
     """The family's module is found by the name it registers and imported alone."""
     from benchmark.plugins import import_plugin
 
+    if ":" in model_cfg.family:  # a family outside this package: package.module:function
+        from benchmark.plugins import external_loader
+
+        return external_loader(model_cfg.family)(model_cfg, splits, cache_dir)
     import_plugin("models", model_cfg.family)
     if model_cfg.family in OPTIONS:  # a key the family does not take fails here, named (TypeError)
         from omegaconf import OmegaConf
