@@ -150,6 +150,19 @@ def backend_target(name: str) -> str | None:
     return OmegaConf.load(path).get("_target_") if path.is_file() else None
 
 
+def choices_and_option_keys(overrides: list[str], group: str, default: str) -> tuple[list[str], list[str]]:
+    """From a command's overrides: the names swept for `group` (`model=resnet,bert`; globs left
+    to Hydra) and the `<group>.options.<key>` keys it sets."""
+    names, keys = [default], []
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        if key == group:
+            names = [n.strip() for n in value.strip("[]").split(",") if n.strip() and "(" not in n]
+        elif key.startswith(f"{group}.options."):
+            keys.append(key.removeprefix(f"{group}.options.").split(".")[0])
+    return names, keys
+
+
 def family_options(family: str) -> list[str] | None:
     """The fields of the dataclass a model family registers as its options
     (`@register("<family>", options=<Class>)`), read from its source with ast (no import);
@@ -182,13 +195,7 @@ def check_model_option_overrides(overrides: list[str]) -> None:
 
     from benchmark.config import conf_dir
 
-    models, keys = ["cnn"], []
-    for override in overrides:
-        key, _, value = override.lstrip("+~").partition("=")
-        if key == "model":
-            models = [m.strip() for m in value.strip("[]").split(",") if m.strip() and "(" not in m]
-        elif key.startswith("model.options."):
-            keys.append(key.removeprefix("model.options.").split(".")[0])
+    models, keys = choices_and_option_keys(overrides, "model", default="cnn")
     for model in models:
         path = conf_dir() / "model" / f"{model}.yaml"
         family = OmegaConf.load(path).get("family") if path.is_file() else None
@@ -206,13 +213,7 @@ def check_model_option_overrides(overrides: list[str]) -> None:
 def check_option_overrides(overrides: list[str]) -> None:
     """Before Hydra composes anything: a `backend.options.<key>=` override (with or without `+`)
     must be an option of every backend of the command; else one line with the closest name."""
-    backends, options = ["eager"], []
-    for override in overrides:
-        key, _, value = override.lstrip("+~").partition("=")
-        if key == "backend":
-            backends = [b.strip() for b in value.strip("[]").split(",") if b.strip() and "(" not in b]
-        elif key.startswith("backend.options."):
-            options.append(key.removeprefix("backend.options.").split(".")[0])
+    backends, options = choices_and_option_keys(overrides, "backend", default="eager")
     known = {name: class_options(target) for name in backends if (target := backend_target(name))}
     known = {name: opts for name, opts in known.items() if opts is not None}
     if known:  # else a glob or an unknown backend: Hydra's composition answers it
