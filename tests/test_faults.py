@@ -80,8 +80,11 @@ def test_stopped_store_warns_once_and_sync_uploads_every_record(faulty_sweep):
 def test_interrupted_sweep_resumes_only_the_missing_cells(tmp_path):
     sweep = ("-m", *CELL, "batch_size=1,2,3,4")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # Ctrl-C reaches the sweep even when the tests run in a background job (a shell's `&` hands
+    # its children SIGINT ignored, and Python then keeps it ignored)
     first = subprocess.Popen([sys.executable, "-m", "benchmark", *sweep], cwd=tmp_path, env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     deadline = time.monotonic() + 600
     while not records(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.5)
