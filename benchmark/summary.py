@@ -69,7 +69,7 @@ def print_cell_line(record: CellRecord) -> None:
     else:
         detail = outcome(record)
     took = f"{record.wall_s:.1f} s"
-    if record.queued_s >= 1:  # side-by-side launchers: the cell waited for its GPU or cores
+    if record.queued_s >= 1:  # the cell waited for its GPU or cores, or for another sweep's cell
         if str(record.facts.get("placement", "")).endswith("whole host"):
             took += f", {record.queued_s:.0f} s of it waiting for another sweep's cell to end"
         else:
