@@ -121,12 +121,8 @@ def apply_quality_gate(record: CellRecord, cfg: DictConfig) -> None:
 
     if record.status != "ok":
         return
-    switches = record.facts.get("precision_switches") or {}
-    tf32_seen = any(
-        switches.get(f"torch.backends.{flag}.allow_tf32") for flag in ("cuda.matmul", "cudnn")
-    ) or bool(
-        record.environment.get("tf32_matmul") or record.environment.get("tf32_cudnn")
-    )  # records made before precision_switches existed have the flags in their environment
+    # torch's TF32 flags as the row ended (read with its precision_switches, in every record, old ones too)
+    tf32_seen = bool(record.environment.get("tf32_matmul") or record.environment.get("tf32_cudnn"))
     row = GatedRow(record.precision, record.facts.get("weights") == "random", bool(cfg.tf32), tf32_seen)
     failure = gate_failure(record.metrics, row, cfg.quality_gate)
     record.facts["quality_gate"] = "fail" if failure else "pass"
