@@ -9,7 +9,9 @@
 # calls that carry the next wheel part can follow while cells run; `status` shows progress.
 #
 # Usage: bash scripts/gpu_trust.sh setup            install what this call carries
-#        bash scripts/gpu_trust.sh sweep NAME GPUS  start sweep NAME (torch | ort | repeat) on GPUS
+#        bash scripts/gpu_trust.sh sweep NAME GPUS  start sweep NAME on GPUS: all (every cell, the
+#                                                   onnxruntime ones last, so its parts can follow),
+#                                                   torch | ort (its halves), repeat (fp16 bs64 again)
 #        bash scripts/gpu_trust.sh testgpu GPU      make test-gpu on one GPU (log -> $OUT)
 #        bash scripts/gpu_trust.sh restore DIR      records of an earlier machine (collect's records.tgz
 #                                                   in DIR) -> /tmp/multirun/<sweep>_earlier, so that
@@ -19,7 +21,7 @@
 set -uo pipefail
 export PYTHONPATH=/tmp/site:/tmp/ortsite:$PWD PYTHONUNBUFFERED=1
 mkdir -p /tmp/logs /tmp/multirun
-models=(-m model=resnet,mobilenet,bert model.pretrained=false dataset=synthetic eval_samples=128 model.max_length=256)
+models=(model=resnet,mobilenet,bert model.pretrained=false dataset=synthetic eval_samples=128 model.max_length=256)
 common=(device=cuda hydra/launcher=gpus resume=true cache_dir=/tmp/bench_cache tracking_uri=sqlite:////tmp/trust.db
         experiment=trust)
 done_cells() { grep -chE '^\[ *(ok|invalid|skipped|error|oom|crashed|timeout)\]' "$1" 2>/dev/null; }
@@ -34,6 +36,8 @@ case ${1:-} in
   sweep)
     name=$2 gpus=$3
     case $name in
+      # Hydra's basic sweeper varies the last key fastest: backend first puts the ORT cells last
+      all) cells=(backend=eager,torchscript,compile_cudagraphs,onnxruntime precision=fp32,fp16,bf16 batch_size=1,64) ;;
       torch) cells=(backend=eager,torchscript,compile_cudagraphs precision=fp32,fp16,bf16 batch_size=1,64) ;;
       ort) cells=(backend=onnxruntime precision=fp32,fp16 batch_size=1,64) ;;
       repeat) cells=(backend=eager,torchscript,onnxruntime,compile_cudagraphs precision=fp16 batch_size=64) ;;
@@ -45,7 +49,7 @@ case ${1:-} in
     # config while that happens would not find it.
     rm -rf "/tmp/repo_$name" && mkdir -p "/tmp/repo_$name" && cp -r benchmark conf scripts Makefile "/tmp/repo_$name/"
     cd "/tmp/repo_$name" && export PYTHONPATH=/tmp/site:/tmp/ortsite:$PWD
-    CUDA_VISIBLE_DEVICES=$gpus setsid nohup python3 -m benchmark "${models[@]}" "${cells[@]}" "${common[@]}" \
+    CUDA_VISIBLE_DEVICES=$gpus setsid nohup python3 -m benchmark -m "${cells[@]}" "${models[@]}" "${common[@]}" \
       "hydra.sweep.dir=/tmp/multirun/$name" > "/tmp/logs/$name.txt" 2>&1 < /dev/null &
     echo "sweep $name started on GPUs $gpus" ;;
   testgpu)
@@ -64,11 +68,13 @@ case ${1:-} in
   collect)
     (cd /tmp/multirun && tar czf "$OUT/records.tgz" $(find . -name record.json -o -name multirun.yaml))
     (cd /tmp/logs && tar czf "$OUT/logs.tgz" .)
-    python3 -m benchmark.report --records $(ls -d /tmp/multirun/torch* /tmp/multirun/ort* 2>/dev/null) --out /tmp/report/report.md > /dev/null 2>&1
+    python3 -m benchmark.report --records $(ls -d /tmp/multirun/{all,torch,ort}* 2>/dev/null) --out /tmp/report/report.md > /dev/null 2>&1
     (cd /tmp/report && tar czf "$OUT/report.tgz" .)
     nvidia-smi --query-gpu=index,name,driver_version,clocks.sm,clocks.mem --format=csv > "$OUT/gpus.csv"
-    for name in torch ort; do
-      [ -d "/tmp/multirun/repeat_$name" ] && python3 scripts/compare_sweeps.py "/tmp/multirun/$name" "/tmp/multirun/repeat_$name" > "$OUT/repeat_$name.md" 2>&1
+    for name in all torch ort; do
+      first=/tmp/multirun/$name again=/tmp/multirun/repeat_$name
+      [ "$name" = all ] && again=/tmp/multirun/repeat
+      [ -d "$first" ] && [ -d "$again" ] && python3 scripts/compare_sweeps.py "$first" "$again" > "$OUT/repeat_$name.md" 2>&1
     done
     for f in /tmp/logs/*.txt; do echo "== $(basename "$f"): $(done_cells "$f") cells"; done ;;
   *) echo "usage: see the header of $0"; exit 2 ;;

@@ -18,7 +18,7 @@ from benchmark.backends.onnxruntime import OnnxRuntimeBackend, node_placement
 from benchmark.config import QualityGateConfig
 from benchmark.job import apply_quality_gate
 from benchmark.measure.quality import GatedRow, gate_failure
-from benchmark.models.vision import settle_batchnorm
+from benchmark.models.vision import fit_class_mean_head, settle_batchnorm
 from benchmark.records import CellRecord
 from benchmark.report import TABLES, cell_text, findings, model_sections, with_spread
 from tests.conftest import ROOT, compose_cell
@@ -37,11 +37,11 @@ def test_gate_fails_a_collapsed_fp16_row_with_both_reasons():
 
 def test_random_weights_are_gated_on_their_error_not_on_near_tied_argmaxes():
     faithful = {"top1_agreement": 0.984, "rel_error": 0.0075}  # MobileNetV3-L fp16, random, H100
-    assert gate_failure(faithful, GatedRow("fp16", random_weights=True), GATE) is None
+    assert gate_failure(faithful, GatedRow("fp16", near_tied=True), GATE) is None
     assert gate_failure(faithful, GatedRow("fp16"), GATE) is not None  # trained weights: agreement counts
     collapsed = {"top1_agreement": 0.0, "rel_error": 1.0}
     assert (
-        gate_failure(collapsed, GatedRow("fp16", random_weights=True), GATE)
+        gate_failure(collapsed, GatedRow("fp16", near_tied=True), GATE)
         == "relative error vs FP32 1 > 0.05"
     )
 
@@ -83,6 +83,15 @@ def test_a_failing_row_is_recorded_invalid_with_its_figures_kept():
     assert record.status == "invalid" and record.error_type == "QualityGate"
     assert record.message.startswith("failed its quality gate: top-1 agreement")
     assert record.metrics["latency_ms_per_sample"] == 0.03 and record.facts["quality_gate"] == "fail"
+
+
+@pytest.mark.parametrize("random_head, status", [(None, "ok"), ("class means", "invalid")])
+def test_a_random_model_is_held_to_the_agreement_rule_once_its_head_decides_clearly(random_head, status):
+    record = CellRecord("s", "mobilenet_v3_large", "eager", "fp16", 64, "cuda")
+    record.metrics = {"top1_agreement": 0.98, "rel_error": 0.01}
+    record.facts = {"weights": "random", **({"random_head": random_head} if random_head else {})}
+    apply_quality_gate(record, compose_cell())
+    assert record.status == status
 
 
 def profile_file(tmp_path: Path, nodes: list[tuple[str, str, str]]) -> Path:
@@ -207,6 +216,44 @@ def test_a_model_without_batchnorm_is_left_alone():
     model = nn.Linear(4, 2)
     weight = model.weight.detach().clone()
     assert settle_batchnorm(model, Images()) == 0 and torch.equal(model.weight, weight)
+
+
+def synthetic_images(classes: int, size: int = 64):
+    from benchmark.data.synthetic import RandomImages
+
+    return RandomImages((3, 8, 8), size, seed=5, template_seed=99, classes=classes)
+
+
+def test_synthetic_images_come_in_classes_shared_by_both_splits():
+    eval_split, train = synthetic_images(4), synthetic_images(4)
+    train.seed = 1_000_005
+    (a,), label_a = eval_split[1]
+    (b,), label_b = train[5]
+    (c,), label_c = eval_split[2]
+    assert (label_a, label_b, label_c) == (1, 1, 2) and not torch.equal(a, b)
+    assert (a - b).norm() < 0.3 * (a - c).norm()  # same class: noise apart; other class: far
+
+
+def test_class_mean_head_gives_a_random_model_clear_decisions():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+    data = synthetic_images(4)
+    inputs = torch.stack([data[i][0][0] for i in range(len(data))])
+    labels = torch.tensor([data[i][1] for i in range(len(data))])
+    with torch.no_grad():
+        assert (model(inputs).argmax(1) == labels).float().mean() < 0.9  # random head: chance
+        assert fit_class_mean_head(model, data) == 4
+        logits = model(inputs)
+    assert torch.equal(logits.argmax(1), labels)
+    assert torch.all(model[-1].weight[4:] == 0)  # classes the split never showed
+    top2 = logits.topk(2).values
+    assert (top2[:, 0] - top2[:, 1]).min() > 0.5  # far from a near-tie
+
+
+def test_class_mean_head_needs_labels():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(8 * 6 * 6, 3))
+    weight = model[-1].weight.detach().clone()
+    assert fit_class_mean_head(model, Images()) == 0 and torch.equal(model[-1].weight, weight)
 
 
 @pytest.mark.parametrize(

@@ -134,12 +134,15 @@ def classification_scores(predictions: list[int], labels: list[int], num_classes
     }
 
 
+CLASS_MEAN_HEAD = "class means"  # fact random_head: a random model fitted to clear top-1 decisions
+
+
 @dataclass(frozen=True)
 class GatedRow:
     """What the quality gate needs to know of a row besides its metrics."""
 
     precision: str
-    random_weights: bool = False  # near-tied logits: top-1 agreement is reported, not gated
+    near_tied: bool = False  # random weights' near-tied logits: top-1 agreement is reported, not gated
     tf32: bool = False  # an fp32 row with TF32 allowed is held to the tf32 bound
     tf32_seen: bool = False  # torch's TF32 flags were on while the row ran (its record says)
 
@@ -147,16 +150,16 @@ class GatedRow:
 def gate_failure(metrics: dict[str, float], row: GatedRow, gate) -> str | None:
     """Why this row fails its quality gate (conf: quality_gate), or None if it passes.
     MLPerf's rule is the model: a reduced-precision row keeps at least a stated share of the
-    FP32 quality (F1 where labels exist), its predictions agree with FP32's (trained weights:
-    a random network's logits are near-tied, so its argmax flips with any rounding and
-    agreement measures the tie, not the precision), and its outputs stay within the relative
+    FP32 quality (F1 where labels exist), its predictions agree with FP32's (unless its logits
+    are near-tied, as a random network's are: its argmax flips with any rounding, and
+    agreement would measure the tie, not the precision), and its outputs stay within the relative
     error its precision allows (a collapse to zeros is 1.0; TF32 in an "fp32" row is ~1e-4)."""
     reasons = []
     if row.tf32_seen and not row.tf32:  # a library flipped it: the float layers ran TF32, unasked
         reasons.append("TF32 was on while it ran, though tf32=false")
     precision = row.precision
     agreement, min_agreement = metrics.get("top1_agreement"), gate.min_top1_agreement.get(precision)
-    if not row.random_weights and None not in (agreement, min_agreement) and agreement < min_agreement:
+    if not row.near_tied and None not in (agreement, min_agreement) and agreement < min_agreement:
         reasons.append(f"top-1 agreement with FP32 {agreement:.3f} < {min_agreement:g}")
     rel_error = metrics.get("rel_error")
     max_error = gate.max_rel_error.get("tf32" if row.tf32 and precision == "fp32" else precision)
