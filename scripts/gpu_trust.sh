@@ -28,9 +28,10 @@ done_cells() { grep -chE '^\[ *(ok|invalid|skipped|error|oom|crashed|timeout)\]'
 
 case ${1:-} in
   setup)
-    if [ -d .whl ]; then
+    # once a machine: re-installing under a running sweep swaps Hydra's files beneath its jobs
+    if [ -d .whl ] && [ ! -f /tmp/site/.installed ]; then
       python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-      echo "wheels installed in /tmp/site"
+      touch /tmp/site/.installed && echo "wheels installed in /tmp/site"
     fi
     for part in .ortx*/assemble.sh; do if [ -f "$part" ]; then bash "$part" || exit 1; fi; done ;;
   sweep)
