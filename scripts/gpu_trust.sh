@@ -41,7 +41,7 @@ case ${1:-} in
       all) cells=(backend=eager,torchscript,compile_cudagraphs,onnxruntime precision=fp32,fp16,bf16 batch_size=1,64) ;;
       torch) cells=(backend=eager,torchscript,compile_cudagraphs precision=fp32,fp16,bf16 batch_size=1,64) ;;
       ort) cells=(backend=onnxruntime precision=fp32,fp16 batch_size=1,64) ;;
-      repeat) cells=(backend=eager,torchscript,onnxruntime,compile_cudagraphs precision=fp16 batch_size=64) ;;
+      repeat|repeat[0-9]) cells=(backend=eager,torchscript,onnxruntime,compile_cudagraphs precision=fp16 batch_size=64) ;;
       repeat_torch) cells=(backend=eager,torchscript,compile_cudagraphs precision=fp16 batch_size=64) ;;
       repeat_ort) cells=(backend=onnxruntime precision=fp16 batch_size=64) ;;
       *) echo "unknown sweep $name"; exit 2 ;;
