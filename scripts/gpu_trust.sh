@@ -22,7 +22,7 @@ set -uo pipefail
 export PYTHONPATH=/tmp/site:/tmp/ortsite:$PWD PYTHONUNBUFFERED=1
 mkdir -p /tmp/logs /tmp/multirun
 models=(model=resnet,mobilenet,bert model.pretrained=false dataset=synthetic eval_samples=128 model.max_length=256)
-common=(device=cuda hydra/launcher=gpus resume=true cache_dir=/tmp/bench_cache tracking_uri=sqlite:////tmp/trust.db
+common=(device=cuda hydra/launcher=gpus cache_dir=/tmp/bench_cache tracking_uri=sqlite:////tmp/trust.db
         experiment=trust)
 done_cells() { grep -chE '^\[ *(ok|invalid|skipped|error|oom|crashed|timeout)\]' "$1" 2>/dev/null; }
 
@@ -50,7 +50,8 @@ case ${1:-} in
     # config while that happens would not find it.
     rm -rf "/tmp/repo_$name" && mkdir -p "/tmp/repo_$name" && cp -r benchmark conf scripts Makefile "/tmp/repo_$name/"
     cd "/tmp/repo_$name" && export PYTHONPATH=/tmp/site:/tmp/ortsite:$PWD
-    CUDA_VISIBLE_DEVICES=$gpus setsid nohup python3 -m benchmark -m "${cells[@]}" "${models[@]}" "${common[@]}" \
+    again=(resume=true); [[ $name == repeat* ]] && again=(resume=false)  # repeats: not the first run's records
+    CUDA_VISIBLE_DEVICES=$gpus setsid nohup python3 -m benchmark -m "${cells[@]}" "${models[@]}" "${common[@]}" "${again[@]}" \
       "hydra.sweep.dir=/tmp/multirun/$name" > "/tmp/logs/$name.txt" 2>&1 < /dev/null &
     echo "sweep $name started on GPUs $gpus" ;;
   testgpu)
