@@ -40,7 +40,7 @@ GPU_LOG ?= docs/results/test-gpu.log
 test-gpu:  ## the GPU suite (tests/gpu: every CUDA path), on a GPU machine; log with the card -> $(GPU_LOG)
 	set -o pipefail; BENCHMARK_GPU_TESTS=1 PYTHONPATH=$(CURDIR):$$PYTHONPATH $(GPU_PY) -m pytest tests/gpu -v -rA -p no:cacheprovider 2>&1 | tee $(GPU_LOG)
 
-data: $(STAMP)  ## fetch IMDB, the zoo's weights and (with Kaggle credentials) ImageNet-mini, for offline sweeps
+data: $(STAMP)  ## fetch what the model YAMLs declare (weights, IMDB, ImageNet-mini with Kaggle credentials), for offline sweeps
 	$(PY) -m benchmark.data.fetch
 
 sweep-cpu: $(STAMP)  ## the custom models x every backend x fp32/int8 x batch 1,16,64 on CPU

@@ -4,6 +4,8 @@ through the same path as the real checkpoint."""
 
 import copy
 
+from pathlib import Path
+
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -165,11 +167,35 @@ def test_truncated_checkpoint_names_its_folder(tiny_bert, tmp_path):
         load_model(cfg, load_dataset("imdb", tmp_path, model_cfg=cfg), tmp_path)
 
 
-def test_make_data_fetches_every_checkpoint_the_zoo_names():
-    from benchmark.data.fetch import zoo_checkpoints
+def test_make_data_fetches_what_the_model_yamls_declare():
+    from benchmark.data.fetch import declared_fetches
 
-    assert set(zoo_checkpoints()) == {
-        "textattack/bert-base-uncased-imdb",
-        "google-t5/t5-small",
-        "EleutherAI/gpt-neo-125M",
-    }
+    assert [f.label for f in declared_fetches(Path("data"))] == [
+        "hf textattack/bert-base-uncased-imdb",
+        "causal_lm EleutherAI/gpt-neo-125M",
+        "torchvision mobilenet_v3_large",
+        "torchvision resnet18",
+        "t5 google-t5/t5-small",
+        "dataset imdb",
+        "dataset imagenet_mini",
+    ]  # not the generic torchvision/hf YAMLs (no arch until overridden), nor digits or synthetic
+
+
+def test_a_new_model_yaml_is_fetched_by_its_familys_fetcher(tmp_path, monkeypatch):
+    from benchmark import data, models
+    from benchmark.data.fetch import declared_fetches
+    from benchmark.plugins import import_plugin
+
+    import_plugin("models", "torchvision")
+    import_plugin("data", "imdb")
+    asked = []
+    monkeypatch.setitem(models.FETCHERS, "torchvision", lambda cfg: asked.append(cfg.options.weights) or "w")
+    monkeypatch.setitem(data.FETCHERS, "imdb", lambda folder: asked.append(folder) or "d")
+    (tmp_path / "effnet.yaml").write_text(
+        "name: efficientnet_b0\nfamily: torchvision\narch: efficientnet_b0\ndataset: imdb\n"
+        "options:\n  weights: IMAGENET1K_V1\n"
+    )
+    (tmp_path / "mine.yaml").write_text("name: mine\nfamily: torchvision\narch: resnet18\npretrained: false\n")
+    fetches = declared_fetches(tmp_path / "data", model_dir=tmp_path)
+    assert [f.label for f in fetches] == ["torchvision efficientnet_b0", "dataset imdb"]
+    assert [f.run() for f in fetches] == ["w", "d"] and asked == ["IMAGENET1K_V1", tmp_path / "data"]

@@ -54,11 +54,17 @@ class BadDataFile(ValueError):
 
 Loader = Callable[..., Splits]
 DATASETS: dict[str, Loader] = {}
+FETCHERS: dict[str, Callable[[Path], str]] = {}  # dataset -> how `make data` fetches it into data_dir
 
 
-def register(name: str) -> Callable[[Loader], Loader]:
+def register(name: str, fetch: Callable[[Path], str] | None = None) -> Callable[[Loader], Loader]:
+    """`fetch(data_dir)`: downloads the dataset (`make data`, online only) and says where it put
+    it; generated or bundled datasets (synthetic, digits) have none."""
+
     def wrap(loader: Loader) -> Loader:
         DATASETS[name] = loader
+        if fetch is not None:
+            FETCHERS[name] = fetch
         return loader
 
     return wrap

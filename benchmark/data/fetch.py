@@ -1,92 +1,55 @@
-"""`make data`: fetch, on a machine with internet, everything the zoo reads offline afterwards.
-
-- IMDB: the original aclImdb archive -> data/imdb/aclImdb
-- torchvision weights of resnet/mobilenet -> the torch hub cache (TORCH_HOME)
-- Hugging Face checkpoints of the zoo (bert, t5, gptneo: every conf/model YAML of a Hugging
-  Face family that names its checkpoint) -> the Hugging Face cache (HF_HOME)
-- ImageNet-mini: Kaggle's 'ifigotin/imagenetmini-1000' through the kaggle CLI when it and its
-  credentials are present; otherwise how to get it by hand.
-After this, sweeps run with the hubs' offline switches set and never download."""
+"""`make data`: fetch, on a machine with internet, exactly what the model YAMLs (conf/model)
+declare, so that sweeps run offline afterwards. For each YAML, its family's fetcher gets the
+weights it names (torchvision weights -> the torch hub cache, Hugging Face checkpoints -> the
+Hugging Face cache) and its dataset's fetcher gets its dataset (IMDB, ImageNet-mini with Kaggle
+credentials) into --data-dir. A family or dataset module brings its own fetcher (`register(...,
+fetch=...)`); those that need nothing from the internet (custom, module, onnx; digits, synthetic)
+have none. A YAML whose arch is an interpolation (the generic torchvision and hf ones) names no
+weights until overridden; one with `pretrained: false` needs none."""
 
 from __future__ import annotations
 
 import argparse
-import shutil
-import subprocess
-import tarfile
-import tempfile
-import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
-TORCHVISION = {"resnet18": "IMAGENET1K_V1", "mobilenet_v3_large": "IMAGENET1K_V1"}
-HF_FAMILIES = ("hf", "t5", "causal_lm")
-# PyTorch weights, configs and tokenizers only: not the TensorFlow, Flax, Rust or ONNX copies.
-HF_SKIP = ["*.h5", "*.msgpack", "*.ot", "*.onnx", "onnx/*", "*.tflite", "*.gguf"]
-KAGGLE_DATASET = "ifigotin/imagenetmini-1000"
+
+@dataclass(frozen=True)
+class Fetch:
+    label: str  # "torchvision resnet18", "dataset imdb"
+    run: Callable[[], str]  # downloads, returns where it put it
 
 
-def fetch_imdb(data_dir: Path) -> None:
-    target = data_dir / "imdb" / "aclImdb"
-    if (target / "test").is_dir():
-        print(f"IMDB: already in {target}")
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        archive = Path(tmp) / "aclImdb.tar.gz"
-        print(f"IMDB: downloading {IMDB_URL}")
-        urllib.request.urlretrieve(IMDB_URL, archive)
-        with tarfile.open(archive) as tar:
-            tar.extractall(data_dir / "imdb", filter="data")
-    print(f"IMDB: {target}")
-
-
-def fetch_torchvision() -> None:
-    from torchvision.models import get_model, get_model_weights
-
-    for arch, weights in TORCHVISION.items():
-        get_model(arch, weights=get_model_weights(arch)[weights])
-        print(f"torchvision: {arch} {weights} cached")
-
-
-def zoo_checkpoints() -> list[str]:
-    """The checkpoints the zoo's YAMLs name (the generic `hf` YAML names none until overridden)."""
+def declared_fetches(data_dir: Path, model_dir: Path | None = None) -> list[Fetch]:
+    """One Fetch per distinct asset the model YAMLs declare, models first."""
     from omegaconf import OmegaConf
 
+    from benchmark import data, models
     from benchmark.config import conf_dir
+    from benchmark.plugins import import_plugin
 
-    checkpoints = []
-    for path in sorted((conf_dir() / "model").glob("*.yaml")):
+    weights, datasets = {}, {}
+    for path in sorted((model_dir or conf_dir() / "model").glob("*.yaml")):
         model = OmegaConf.load(path)
-        if model.get("family") in HF_FAMILIES and "${" not in str(model._get_node("arch")._value()):
-            checkpoints.append(model.arch)
-    return checkpoints
+        family, dataset = model.get("family"), model.get("dataset")
+        if family and ":" not in family and model.get("pretrained", True) and not interpolated(model, "arch"):
+            import_plugin("models", family)
+            if family in models.FETCHERS:
+                weights.setdefault(f"{family} {model.arch}", _bind(models.FETCHERS[family], model))
+        if dataset and ":" not in dataset:
+            import_plugin("data", dataset)
+            if dataset in data.FETCHERS:
+                datasets.setdefault(f"dataset {dataset}", _bind(data.FETCHERS[dataset], data_dir))
+    return [Fetch(label, run) for label, run in {**weights, **datasets}.items()]
 
 
-def fetch_hf() -> None:
-    from huggingface_hub import snapshot_download
-
-    for repo in zoo_checkpoints():
-        print(f"Hugging Face: {repo} cached in {snapshot_download(repo, ignore_patterns=HF_SKIP)}")
+def interpolated(node, key: str) -> bool:
+    return "${" in str(node._get_node(key)._value()) if key in node else True
 
 
-def fetch_imagenet_mini(data_dir: Path) -> None:
-    target = data_dir / "imagenet-mini"
-    if (target / "val").is_dir():
-        print(f"ImageNet-mini: already in {target}")
-        return
-    kaggle = shutil.which("kaggle")
-    has_credentials = (Path.home() / ".kaggle" / "kaggle.json").is_file()
-    if not (kaggle and has_credentials):
-        print(
-            f"ImageNet-mini: not fetched. Get Kaggle's '{KAGGLE_DATASET}' (pip install kaggle, put your API token in "
-            f"~/.kaggle/kaggle.json, rerun `make data`), or download it from kaggle.com and unpack it so that "
-            f"{target}/train and {target}/val hold the 1,000 wnid folders."
-        )
-        return
-    subprocess.run(
-        [kaggle, "datasets", "download", "-d", KAGGLE_DATASET, "-p", str(data_dir), "--unzip"], check=True
-    )
-    print(f"ImageNet-mini: {target}")
+def _bind(fetch: Callable, argument) -> Callable[[], str]:
+    return lambda: fetch(argument)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -96,10 +59,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     args = parser.parse_args(argv)
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    fetch_imdb(args.data_dir)
-    fetch_torchvision()
-    fetch_hf()
-    fetch_imagenet_mini(args.data_dir)
+    for fetch in declared_fetches(args.data_dir):
+        print(fetch.run())
 
 
 if __name__ == "__main__":

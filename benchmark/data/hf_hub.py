@@ -11,6 +11,15 @@ from omegaconf import DictConfig
 from benchmark.data import BadDataFile, MissingAsset
 
 FETCH = "run `make data` on a machine with internet, or model.pretrained=false with dataset=synthetic"
+# PyTorch weights, configs and tokenizers only: not the TensorFlow, Flax, Rust or ONNX copies.
+SKIP = ["*.h5", "*.msgpack", "*.ot", "*.onnx", "onnx/*", "*.tflite", "*.gguf"]
+
+
+def fetch_checkpoint(model_cfg: DictConfig) -> str:
+    """`make data`, for every Hugging Face family: the checkpoint a model YAML names."""
+    from huggingface_hub import snapshot_download
+
+    return f"Hugging Face: {model_cfg.arch} cached in {snapshot_download(model_cfg.arch, ignore_patterns=SKIP)}"
 
 
 def from_local(loader, model_cfg: DictConfig, what: str, **kwargs):

@@ -13,6 +13,7 @@ from torch.utils.data import Dataset, Subset
 from benchmark.data import BadDataFile, MissingAsset, Splits, register
 
 CLASSES = 1000
+KAGGLE_DATASET = "ifigotin/imagenetmini-1000"
 FETCH = (
     "run `make data` (needs Kaggle credentials) or unpack imagenetmini-1000 there; offline: "
     "dataset=synthetic_imagenet model.pretrained=false (random weights, fidelity to FP32 only)"
@@ -70,7 +71,29 @@ def check_layout(root: Path) -> None:
             )
 
 
-@register("imagenet_mini")
+def fetch_imagenet_mini(data_dir: Path) -> str:
+    """`make data`: through the kaggle CLI when it and its credentials are here; else how to
+    get it by hand."""
+    import shutil
+    import subprocess
+
+    target = data_dir / "imagenet-mini"
+    if (target / "val").is_dir():
+        return f"ImageNet-mini: already in {target}"
+    kaggle = shutil.which("kaggle")
+    if not (kaggle and (Path.home() / ".kaggle" / "kaggle.json").is_file()):
+        return (
+            f"ImageNet-mini: not fetched. Get Kaggle's '{KAGGLE_DATASET}' (pip install kaggle, put your API token in "
+            f"~/.kaggle/kaggle.json, rerun `make data`), or download it from kaggle.com and unpack it so that "
+            f"{target}/train and {target}/val hold the 1,000 wnid folders."
+        )
+    subprocess.run(
+        [kaggle, "datasets", "download", "-d", KAGGLE_DATASET, "-p", str(data_dir), "--unzip"], check=True
+    )
+    return f"ImageNet-mini: {target}"
+
+
+@register("imagenet_mini", fetch=fetch_imagenet_mini)
 def load_imagenet_mini(
     data_dir: Path, model_cfg=None, seed: int = 0, limit: int | None = None, **_
 ) -> Splits:

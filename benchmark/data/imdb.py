@@ -15,6 +15,7 @@ from torch.utils.data import TensorDataset
 from benchmark.data import BadDataFile, MissingAsset, Splits, register
 
 FETCH = "run `make data` on a machine with internet (it saves IMDB to data/imdb)"
+URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 TRAIN_SAMPLES = 512  # enough for INT8 calibration
 
 
@@ -83,7 +84,25 @@ class _TextPairs(TensorDataset):
         return (ids, mask), label
 
 
-@register("imdb")
+def fetch_imdb(data_dir: Path) -> str:
+    """`make data`: the original aclImdb archive -> data/imdb/aclImdb."""
+    import tarfile
+    import tempfile
+    import urllib.request
+
+    target = data_dir / "imdb" / "aclImdb"
+    if (target / "test").is_dir():
+        return f"IMDB: already in {target}"
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = Path(tmp) / "aclImdb.tar.gz"
+        print(f"IMDB: downloading {URL}")
+        urllib.request.urlretrieve(URL, archive)
+        with tarfile.open(archive) as tar:
+            tar.extractall(data_dir / "imdb", filter="data")
+    return f"IMDB: {target}"
+
+
+@register("imdb", fetch=fetch_imdb)
 def load_imdb(data_dir: Path, model_cfg, seed: int = 0, limit: int | None = None, **_) -> Splits:
     from benchmark.data.hf_hub import load_tokenizer
 

@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from benchmark.data import Splits
-from benchmark.data.hf_hub import from_local
+from benchmark.data.hf_hub import fetch_checkpoint, from_local
 from benchmark.models import LoadedModel, register
 from benchmark.models.hf import random_config
 
@@ -76,7 +76,7 @@ class CausalLmOptions:
     config: dict[str, Any] = field(default_factory=dict)  # its dimensions (the checkpoint's)
 
 
-@register("causal_lm", options=CausalLmOptions)
+@register("causal_lm", options=CausalLmOptions, fetch=fetch_checkpoint)
 def load_causal_lm(model_cfg: DictConfig, splits: Splits, cache_dir: Path) -> LoadedModel:
     from transformers import AutoModelForCausalLM
 

@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from benchmark.data import Splits
-from benchmark.data.hf_hub import from_local
+from benchmark.data.hf_hub import fetch_checkpoint, from_local
 from benchmark.models import LoadedModel, register
 
 
@@ -45,7 +45,7 @@ class HfOptions:
     config: dict[str, Any] = field(default_factory=dict)  # its dimensions (the checkpoint's)
 
 
-@register("hf", options=HfOptions)
+@register("hf", options=HfOptions, fetch=fetch_checkpoint)
 def load_hf(model_cfg: DictConfig, splits: Splits, cache_dir: Path) -> LoadedModel:
     from transformers import AutoModelForSequenceClassification
 

@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from benchmark.data import Splits
-from benchmark.data.hf_hub import from_local, load_tokenizer
+from benchmark.data.hf_hub import fetch_checkpoint, from_local, load_tokenizer
 from benchmark.models import LoadedModel, register
 from benchmark.models.hf import random_config
 
@@ -89,7 +89,7 @@ class T5Options:
     config: dict[str, Any] = field(default_factory=dict)  # its dimensions (the checkpoint's)
 
 
-@register("t5", options=T5Options)
+@register("t5", options=T5Options, fetch=fetch_checkpoint)
 def load_t5(model_cfg: DictConfig, splits: Splits, cache_dir: Path) -> LoadedModel:
     from transformers import T5ForConditionalGeneration
 

@@ -27,7 +27,16 @@ class TorchvisionOptions:
     weights: str = "DEFAULT"  # the weights enum's member (IMAGENET1K_V1, ...), when pretrained
 
 
-@register("torchvision", options=TorchvisionOptions)
+def fetch_weights(model_cfg: DictConfig) -> str:
+    """`make data`: the weights a model YAML names (options.weights) -> the torch hub cache."""
+    from torchvision.models import get_model, get_model_weights
+
+    weights = get_model_weights(model_cfg.arch)[model_cfg.options.get("weights") or "DEFAULT"]
+    get_model(model_cfg.arch, weights=weights)
+    return f"torchvision: {model_cfg.arch} {weights} cached in {weights_file(weights)}"
+
+
+@register("torchvision", options=TorchvisionOptions, fetch=fetch_weights)
 def load_torchvision(model_cfg: DictConfig, splits: Splits, cache_dir: Path) -> LoadedModel:
     from torchvision.models import get_model, get_model_weights
 
