@@ -47,14 +47,14 @@ sweep-cpu: $(STAMP)  ## the custom models x every backend x fp32/int8 x batch 1,
 	$(PY) -m benchmark $(SWEEP_CPU)
 
 report: $(STAMP)  ## tables of the latest sweep -> outputs/report.md (ARGS="--all" or "--sweep ID")
-	$(PY) -m benchmark.report $(ARGS)
+	$(PY) -m benchmark.results.report $(ARGS)
 
 ui: $(STAMP)  ## MLflow UI on the local store (mlflow.db)
 	@echo "MLflow UI: http://127.0.0.1:$(UI_PORT)"
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(UI_PORT)
 
 server: $(STAMP)  ## shared MLflow tracking server for parallel or cluster sweeps (ARGS="--auth --host 0.0.0.0 ...")
-	$(PY) -m benchmark.server $(ARGS)
+	$(PY) -m benchmark.results.server $(ARGS)
 
 lint: $(STAMP)  ## ruff check and format check
 	$(VENV)/bin/ruff check .

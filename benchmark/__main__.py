@@ -26,10 +26,11 @@ def main(cfg: DictConfig) -> None:
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     if not multirun and not runnable_here(cfg):
         return
-    from benchmark.job import run_cell, sweep_id_of
-    from benchmark.progress import SweepProgress, sweep_size
-    from benchmark.resume import earlier_sweep, sweep_overrides
-    from benchmark.summary import (
+    from benchmark.results.tracking import default_tracking_uri, log_cell_safely, sweep_name
+    from benchmark.sweep.job import run_cell, sweep_id_of
+    from benchmark.sweep.progress import SweepProgress, sweep_size
+    from benchmark.sweep.resume import earlier_sweep, sweep_overrides
+    from benchmark.sweep.summary import (
         EXIT,
         exit_code,
         print_cell_line,
@@ -37,7 +38,6 @@ def main(cfg: DictConfig) -> None:
         print_resumed_line,
         save_outcome,
     )
-    from benchmark.tracking import default_tracking_uri, log_cell_safely, sweep_name
 
     job_dir = Path(hydra_cfg.runtime.output_dir)
     launch_dir = Path(hydra_cfg.runtime.cwd)
@@ -78,8 +78,8 @@ def main(cfg: DictConfig) -> None:
 def runnable_here(cfg: DictConfig) -> bool:
     """A single run's input and the machine, checked before anything heavy is imported: a
     cell that cannot run gets one line on stderr and exit code 2 (a sweep records it instead)."""
-    from benchmark.cell import BadInput, check_input, resolve_device, unsupported_reason
-    from benchmark.summary import EXIT, EXIT_BAD_INPUT
+    from benchmark.sweep.cell import BadInput, check_input, resolve_device, unsupported_reason
+    from benchmark.sweep.summary import EXIT, EXIT_BAD_INPUT
 
     try:
         check_input(cfg)
@@ -95,7 +95,7 @@ def runnable_here(cfg: DictConfig) -> bool:
 
 def preflight() -> None:
     """Checks Hydra cannot make: one line and exit 2, before anything is composed."""
-    from benchmark.cell import (
+    from benchmark.sweep.cell import (
         BadInput,
         check_group_choices,
         check_model_option_overrides,
@@ -115,7 +115,7 @@ def preflight() -> None:
 
 
 if __name__ == "__main__":
-    from benchmark.summary import EXIT
+    from benchmark.sweep.summary import EXIT
 
     preflight()
     try:

@@ -16,15 +16,13 @@ from benchmark.plugins import declared, external_file
 
 PACKAGE = Path(__file__).resolve().parent
 SHARED = (
-    "worker.py",
+    "worker",
     "measure",
     "backends/__init__.py",
     "backends/artifact_cache.py",
     "models/__init__.py",
     "data/__init__.py",
-    "progress.py",
-    "placement.py",
-    "faults.py",
+    "sweep/placement.py",
     "cache.py",
 )
 

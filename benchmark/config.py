@@ -3,6 +3,7 @@ conf/config.yaml, so a misspelt key or a wrongly typed value fails when the conf
 
 from __future__ import annotations
 
+import os
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,10 +128,27 @@ class BenchmarkConfig:
     fault: Optional[str] = None
 
 
+def visible_gpus() -> list[str]:
+    """This host's GPUs as CUDA_VISIBLE_DEVICES entries: that variable's own list when set."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:  # "" and "-1" hide every GPU
+        return [entry.strip() for entry in listed.split(",") if entry.strip() and entry.strip() != "-1"]
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        return [str(index) for index in range(pynvml.nvmlDeviceGetCount())]
+    except Exception:
+        return []
+
+
+def gpu_count() -> int:
+    """For `hydra.launcher.n_jobs: ${gpu_count:}`: one job per visible GPU (at least one)."""
+    return max(1, len(visible_gpus()))
+
+
 def register_configs() -> None:
     from omegaconf import OmegaConf
-
-    from benchmark.placement import gpu_count
 
     ConfigStore.instance().store(name="benchmark_schema", node=BenchmarkConfig)
     # conf/hydra/launcher/gpus.yaml: one job per GPU this host shows

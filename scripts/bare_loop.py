@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmark.config import conf_dir, register_configs  # noqa: E402
-from benchmark.worker import prepare  # noqa: E402
+from benchmark.worker.run import prepare  # noqa: E402
 
 WARMUP, ITERATIONS, REPEATS = 50, 200, 5
 

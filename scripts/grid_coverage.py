@@ -25,8 +25,8 @@ from omegaconf import OmegaConf
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmark.cell import declared_unsupported_reason  # noqa: E402
 from benchmark.config import conf_dir, register_configs  # noqa: E402
+from benchmark.sweep.cell import declared_unsupported_reason  # noqa: E402
 
 FAILED = ("crashed", "error", "timeout", "oom")
 MEASURED = ("ok", "invalid")

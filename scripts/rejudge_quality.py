@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmark.config import conf_dir, register_configs  # noqa: E402
-from benchmark.job import apply_quality_gate  # noqa: E402
-from benchmark.records import CellRecord  # noqa: E402
+from benchmark.results.records import CellRecord  # noqa: E402
+from benchmark.sweep.job import apply_quality_gate  # noqa: E402
 
 
 def rejudge(record: CellRecord, cfg) -> bool:

@@ -1,6 +1,6 @@
 import pytest
 
-from benchmark.cell import BadInput, check_input, resolve_device, unsupported_reason
+from benchmark.sweep.cell import BadInput, check_input, resolve_device, unsupported_reason
 from tests.conftest import compose_cell
 
 
@@ -38,7 +38,7 @@ def test_cuda_without_gpu_is_refused_with_the_fix():
 
 
 def test_fp8_on_a_gpu_older_than_ada_is_refused_before_any_work(monkeypatch):
-    import benchmark.cell as cell
+    import benchmark.sweep.cell as cell
 
     monkeypatch.setattr(cell, "gpu_capability", lambda: 8.0)  # an A100
     cfg = compose_cell("backend=torchao", "precision=fp8")
@@ -63,7 +63,7 @@ def test_a_backend_whose_library_is_missing_is_skipped_before_any_work(monkeypat
 
 
 def test_a_misspelt_backend_option_names_the_closest_one():
-    from benchmark.cell import check_backend_options
+    from benchmark.sweep.cell import check_backend_options
 
     with pytest.raises(
         BadInput,
@@ -84,14 +84,14 @@ def test_a_misspelt_backend_option_names_the_closest_one():
     ],
 )  # fmt: skip
 def test_option_overrides_are_checked_before_composing(overrides, message):
-    from benchmark.cell import check_option_overrides
+    from benchmark.sweep.cell import check_option_overrides
 
     with pytest.raises(BadInput, match=message.replace("?", r"\?")):
         check_option_overrides(overrides)
 
 
 def test_valid_option_overrides_and_globs_pass():
-    from benchmark.cell import check_option_overrides
+    from benchmark.sweep.cell import check_option_overrides
 
     check_option_overrides(["backend=onnxruntime", "backend.options.opset=17"])
     check_option_overrides(["backend=glob(*)", "backend.options.anything=1"])  # Hydra answers globs
@@ -124,7 +124,7 @@ def test_an_unknown_dataset_is_refused_before_any_worker():
 
 
 def test_report_in_a_folder_without_a_store_says_so_and_creates_none(tmp_path, monkeypatch):
-    from benchmark.report import main
+    from benchmark.results.report import main
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -159,7 +159,7 @@ def test_a_single_run_that_cannot_run_exits_2_with_one_line_before_any_work(args
 
 
 def test_sweep_exit_codes_and_summary_group_each_failure_once():
-    from benchmark.summary import exit_code, sweep_summary
+    from benchmark.sweep.summary import exit_code, sweep_summary
 
     def cell(name, status, error_type="", message=""):
         return {"name": name, "status": status, "error_type": error_type, "message": message,
@@ -187,7 +187,7 @@ def test_help_lists_every_dataset_there_is():
 
 
 def test_a_misspelt_model_option_is_refused_with_the_closest_one():
-    from benchmark.cell import check_model_option_overrides
+    from benchmark.sweep.cell import check_model_option_overrides
 
     with pytest.raises(BadInput, match=r"model.options.weigths is not an option of model resnet \(family "
                        r"torchvision\): did you mean model.options.weights\?"):  # fmt: skip
@@ -199,7 +199,7 @@ def test_a_misspelt_model_option_is_refused_with_the_closest_one():
 def test_every_shipped_model_yaml_uses_only_its_family_s_options():
     from omegaconf import OmegaConf
 
-    from benchmark.cell import family_options
+    from benchmark.sweep.cell import family_options
     from tests.conftest import ROOT
 
     checked = 0

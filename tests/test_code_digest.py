@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from benchmark.code_digest import PACKAGE, cell_modules, code_digest
-from benchmark.records import cell_id_of
+from benchmark.results.records import cell_id_of
 
 ORT = "benchmark.backends.onnxruntime.OnnxRuntimeBackend"
 EAGER = "benchmark.backends.eager.EagerBackend"

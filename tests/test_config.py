@@ -68,6 +68,6 @@ def test_help_lists_each_group_option():
     ],
 )
 def test_a_sweep_is_tracked_under_its_name(overrides, params, expected):
-    from benchmark.tracking import sweep_name
+    from benchmark.results.tracking import sweep_name
 
     assert sweep_name(overrides, params, "cnn") == expected

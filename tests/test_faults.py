@@ -1,5 +1,5 @@
 """Sweeps that survive faults: each fault kind ends its cell with the right status while the
-sweep goes on; a stopped MLflow store loses nothing (benchmark.sync uploads later); Ctrl-C
+sweep goes on; a stopped MLflow store loses nothing (benchmark.results.sync uploads later); Ctrl-C
 keeps finished records and resume=true runs only the rest; sweeps share a sqlite store."""
 
 import json
@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from benchmark.report import load_runs
-from benchmark.sync import sync
-from benchmark.tracking import default_tracking_uri
+from benchmark.results.report import load_runs
+from benchmark.results.sync import sync
+from benchmark.results.tracking import default_tracking_uri
 from tests.conftest import FAST_TIMING, ROOT, run_benchmark
 
 FAULTS_ALLOWED = {"BENCHMARK_ALLOW_FAULTS": "1"}

@@ -4,7 +4,8 @@ the worker's phase file with how far a long loop has got."""
 import pytest
 
 from benchmark.config import conf_dir
-from benchmark.progress import PhaseProgress, SweepProgress, sweep_size
+from benchmark.sweep.progress import SweepProgress, sweep_size
+from benchmark.worker.phases import PhaseProgress
 
 BACKENDS = len(list((conf_dir() / "backend").glob("*.yaml")))
 
@@ -40,7 +41,7 @@ def test_sweep_bar_counts_finished_jobs_from_any_process(tmp_path):
 def test_phase_file_says_how_far_a_loop_has_got(tmp_path):
     from functools import partial
 
-    from benchmark.worker import set_phase
+    from benchmark.worker.run import set_phase
 
     phase_file, report = tmp_path / "phase", partial(set_phase, tmp_path)
     progress = PhaseProgress(report, "eval", total=64, unit="batches", every_s=0)
@@ -52,8 +53,8 @@ def test_phase_file_says_how_far_a_loop_has_got(tmp_path):
 
 
 def test_cell_line_tells_the_wait_for_a_gpu_apart(capsys):
-    from benchmark.records import CellRecord
-    from benchmark.summary import print_cell_line
+    from benchmark.results.records import CellRecord
+    from benchmark.sweep.summary import print_cell_line
 
     record = CellRecord("s", "fcn", "eager", "fp32", 1, "cuda", status="skipped", message="x")
     record.wall_s, record.queued_s = 58.7, 40.2

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from benchmark.report import main
+from benchmark.results.report import main
 from tests.conftest import ROOT
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")

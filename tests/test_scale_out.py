@@ -10,8 +10,8 @@ import urllib.request
 
 import pytest
 
-from benchmark.placement import Placement, core_shares, placement_for
-from benchmark.server import ServerConfig
+from benchmark.results.server import ServerConfig
+from benchmark.sweep.placement import Placement, core_shares, placement_for
 from tests.conftest import FAST_TIMING, run_benchmark
 
 CELLS = ("model=fcn", "device=cpu", "eval_samples=50", *FAST_TIMING)
@@ -103,7 +103,7 @@ def test_cpu_cells_side_by_side_get_disjoint_cores(server, tmp_path):
 
 def test_each_concurrent_cell_sees_one_gpu_of_its_own(monkeypatch, tmp_path):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
-    monkeypatch.setattr("benchmark.placement.SLOTS_DIR", tmp_path)
+    monkeypatch.setattr("benchmark.sweep.placement.SLOTS_DIR", tmp_path)
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)))
     with placement_for("cuda", 2) as first, placement_for("cuda", 2) as second:
         assert (first.gpu, second.gpu) == ("3", "5")
@@ -118,7 +118,7 @@ def test_each_concurrent_cell_sees_one_gpu_of_its_own(monkeypatch, tmp_path):
 
 
 def test_every_gpu_is_used_when_there_are_fewer_cores_than_gpus(monkeypatch):
-    from benchmark.placement import gpu_places
+    from benchmark.sweep.placement import gpu_places
 
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0})
     assert gpu_places(["0", "1"]) == [Placement(gpu="0", shared=True), Placement(gpu="1", shared=True)]
@@ -128,7 +128,7 @@ def test_the_launcher_s_only_gpu_is_described_as_the_whole_host(monkeypatch, tmp
     """hydra/launcher=gpus on a one-GPU host runs one cell at a time: its rows were measured
     alone, and the report must not note them as run beside other cells."""
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
-    monkeypatch.setattr("benchmark.placement.SLOTS_DIR", tmp_path)
+    monkeypatch.setattr("benchmark.sweep.placement.SLOTS_DIR", tmp_path)
     with placement_for("cuda", 1) as only:
         assert only.describe() == "gpu 0, whole host"
     with placement_for("cpu", 1) as only:
@@ -170,7 +170,7 @@ def test_a_second_sweep_s_cell_waits_while_another_has_the_host(monkeypatch, tmp
     """Two sequential sweeps on one host take turns cell by cell: no two cells time at once."""
     import threading
 
-    monkeypatch.setattr("benchmark.placement.SLOTS_DIR", tmp_path)
+    monkeypatch.setattr("benchmark.sweep.placement.SLOTS_DIR", tmp_path)
     entered = threading.Event()
 
     def second_sweep_cell():
@@ -264,7 +264,7 @@ def test_an_authenticated_server_refuses_strangers_and_logs_a_sweep_with_credent
 
 
 def test_serving_beyond_loopback_without_auth_is_refused(capsys):
-    from benchmark.server import parse_args
+    from benchmark.results.server import parse_args
 
     with pytest.raises(SystemExit):
         parse_args(["--host", "0.0.0.0"])

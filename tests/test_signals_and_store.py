@@ -10,8 +10,8 @@ import time
 
 import psutil
 
-from benchmark.job import read_outcome
-from benchmark.records import CellRecord
+from benchmark.results.records import CellRecord
+from benchmark.sweep.job import read_outcome
 from tests.conftest import FAST_TIMING, ROOT, run_benchmark
 
 
@@ -83,7 +83,7 @@ def test_headline_ram_stops_where_timing_ends(tmp_path):
 def test_single_runs_of_a_day_share_one_parent_run(tmp_path):
     from mlflow import MlflowClient
 
-    from benchmark.tracking import default_tracking_uri
+    from benchmark.results.tracking import default_tracking_uri
 
     for backend in ("eager", "torchscript"):
         done = run_benchmark(

@@ -4,8 +4,8 @@ worker, every cell in MLflow and in the report; the report in markdown, HTML and
 import json
 import re
 
-from benchmark.report import load_runs, render_markdown
-from benchmark.tracking import default_tracking_uri
+from benchmark.results.report import load_runs, render_markdown
+from benchmark.results.tracking import default_tracking_uri
 from tests.conftest import BACKENDS, run_benchmark
 
 
@@ -80,7 +80,7 @@ def test_unsupported_cell_is_skipped_without_a_worker(tmp_path):
 
 
 def test_report_reads_json_records_without_mlflow(sweep):
-    from benchmark.report import load_records
+    from benchmark.results.report import load_records
 
     cwd, _ = sweep
     runs = load_records([cwd / "outputs" / "multirun"])
@@ -89,7 +89,7 @@ def test_report_reads_json_records_without_mlflow(sweep):
 
 
 def test_report_writes_markdown_html_and_csv_with_findings_and_figures(sweep, tmp_path):
-    from benchmark.report import main
+    from benchmark.results.report import main
 
     cwd, _ = sweep
     main(["--records", str(cwd / "outputs" / "multirun"), "--out", str(tmp_path / "report.md")])
@@ -110,8 +110,8 @@ def test_report_writes_markdown_html_and_csv_with_findings_and_figures(sweep, tm
 def test_report_is_attached_to_the_sweeps_parent_run(sweep, tmp_path, monkeypatch):
     from mlflow import MlflowClient
 
-    from benchmark.report import main
-    from benchmark.tracking import Tracker
+    from benchmark.results.report import main
+    from benchmark.results.tracking import Tracker
 
     cwd, _ = sweep
     monkeypatch.chdir(cwd)
@@ -140,7 +140,7 @@ def test_a_batch_larger_than_the_eval_split_warns_how_it_is_handled(tmp_path):
 
 def test_the_records_table_has_every_column_the_mlflow_table_has(sweep):
     """`make report ARGS="--records ..."` writes the same CSV columns as the MLflow path."""
-    from benchmark.report import load_records
+    from benchmark.results.report import load_records
 
     cwd, _ = sweep
     from_mlflow = load_runs(default_tracking_uri(cwd))

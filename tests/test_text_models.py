@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from benchmark.backends import BuildContext, create_backend
-from benchmark.cell import unsupported_reason
 from benchmark.data import batches, load_dataset
 from benchmark.measure.quality import NextTokenMeter
 from benchmark.models import load_model
+from benchmark.sweep.cell import unsupported_reason
 from tests.conftest import WORDS, compose_cell, run_benchmark, write_imdb_acl
 
 SPECIAL = ["<pad>", "</s>", "<unk>"]

@@ -16,11 +16,11 @@ from torch import nn
 from benchmark.backends import LabelMismatch
 from benchmark.backends.onnxruntime import OnnxRuntimeBackend, node_placement
 from benchmark.config import QualityGateConfig
-from benchmark.job import apply_quality_gate
 from benchmark.measure.quality import GatedRow, gate_failure
 from benchmark.models.vision import fit_class_mean_head, settle_batchnorm
-from benchmark.records import CellRecord
-from benchmark.report import TABLES, cell_text, findings, model_sections, with_spread
+from benchmark.results.records import CellRecord
+from benchmark.results.report import TABLES, cell_text, findings, model_sections, with_spread
+from benchmark.sweep.job import apply_quality_gate
 from tests.conftest import ROOT, compose_cell
 
 GATE = OmegaConf.structured(QualityGateConfig)
@@ -41,8 +41,7 @@ def test_random_weights_are_gated_on_their_error_not_on_near_tied_argmaxes():
     assert gate_failure(faithful, GatedRow("fp16"), GATE) is not None  # trained weights: agreement counts
     collapsed = {"top1_agreement": 0.0, "rel_error": 1.0}
     assert (
-        gate_failure(collapsed, GatedRow("fp16", near_tied=True), GATE)
-        == "relative error vs FP32 1 > 0.05"
+        gate_failure(collapsed, GatedRow("fp16", near_tied=True), GATE) == "relative error vs FP32 1 > 0.05"
     )
 
 
@@ -153,7 +152,7 @@ def test_onnxruntime_cpu_record_lists_its_node_placement(tmp_path):
 def test_onnxruntime_placement_is_read_from_the_first_call_not_from_a_call_of_its_own(tmp_path, monkeypatch):
     """The worker takes its "artifact before its first call" VRAM mark after the build: a build
     that ran the model (to profile it) would count one call's arena growth as the artifact's."""
-    from benchmark import worker
+    from benchmark.worker import run as worker
 
     calls = []
     real_runner = OnnxRuntimeBackend.host_runner
@@ -236,7 +235,9 @@ def test_synthetic_images_come_in_classes_shared_by_both_splits():
 
 def test_class_mean_head_gives_a_random_model_clear_decisions():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+    model = nn.Sequential(
+        nn.Conv2d(3, 16, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10)
+    )
     data = synthetic_images(4)
     inputs = torch.stack([data[i][0][0] for i in range(len(data))])
     labels = torch.tensor([data[i][1] for i in range(len(data))])
@@ -262,7 +263,8 @@ def test_class_mean_head_needs_labels():
 def test_a_file_backed_artifact_runs_without_the_torch_model(backend, source_alive, tmp_path, monkeypatch):
     """Whatever the artifact does not hold is freed before scoring and timing: a TorchScript or
     ONNX artifact holds no torch module, so the FP32 model's memory is not in its figures."""
-    from benchmark import models, worker
+    from benchmark import models
+    from benchmark.worker import run as worker
 
     loaded_modules = []
     real_load = models.load_model
@@ -357,7 +359,7 @@ def test_a_torchscript_export_leaves_no_frozen_copy_of_the_weights(tmp_path):
 
 
 def test_report_notes_only_rows_that_really_shared_their_host():
-    from benchmark.report import quality_and_host_notes
+    from benchmark.results.report import quality_and_host_notes
 
     def shared_notes(runs):
         return [n for n in quality_and_host_notes(runs) if "shared their host" in n]
@@ -396,7 +398,7 @@ def test_other_cpu_work_during_a_window_is_measured():
 
 
 def test_partly_quantized_rows_say_how_much_and_repeated_failures_are_one_finding():
-    from benchmark.report import row_labels
+    from benchmark.results.report import row_labels
 
     runs = runs_frame()
     runs["fact.int8_layers"] = [None, None, 1, None]

@@ -3,7 +3,6 @@ generated ImageFolder, IMDB in both layouts, a tiny BERT saved with save_pretrai
 through the same path as the real checkpoint."""
 
 import copy
-
 from pathlib import Path
 
 import pytest
@@ -195,7 +194,9 @@ def test_a_new_model_yaml_is_fetched_by_its_familys_fetcher(tmp_path, monkeypatc
         "name: efficientnet_b0\nfamily: torchvision\narch: efficientnet_b0\ndataset: imdb\n"
         "options:\n  weights: IMAGENET1K_V1\n"
     )
-    (tmp_path / "mine.yaml").write_text("name: mine\nfamily: torchvision\narch: resnet18\npretrained: false\n")
+    (tmp_path / "mine.yaml").write_text(
+        "name: mine\nfamily: torchvision\narch: resnet18\npretrained: false\n"
+    )
     fetches = declared_fetches(tmp_path / "data", model_dir=tmp_path)
     assert [f.label for f in fetches] == ["torchvision efficientnet_b0", "dataset imdb"]
     assert [f.run() for f in fetches] == ["w", "d"] and asked == ["IMAGENET1K_V1", tmp_path / "data"]

@@ -19,7 +19,9 @@ def fetch_checkpoint(model_cfg: DictConfig) -> str:
     """`make data`, for every Hugging Face family: the checkpoint a model YAML names."""
     from huggingface_hub import snapshot_download
 
-    return f"Hugging Face: {model_cfg.arch} cached in {snapshot_download(model_cfg.arch, ignore_patterns=SKIP)}"
+    return (
+        f"Hugging Face: {model_cfg.arch} cached in {snapshot_download(model_cfg.arch, ignore_patterns=SKIP)}"
+    )
 
 
 def from_local(loader, model_cfg: DictConfig, what: str, **kwargs):

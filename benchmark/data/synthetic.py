@@ -35,7 +35,9 @@ class RandomImages(Dataset):
 
     def __getitem__(self, index: int):
         label = index % self.classes
-        template = torch.randn(self.shape, generator=torch.Generator().manual_seed(self.template_seed + label))
+        template = torch.randn(
+            self.shape, generator=torch.Generator().manual_seed(self.template_seed + label)
+        )
         noise = torch.randn(self.shape, generator=torch.Generator().manual_seed(self.seed + index))
         return (template + IMAGE_NOISE * noise,), label
 

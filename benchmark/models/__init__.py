@@ -35,9 +35,11 @@ OPTIONS: dict[str, type] = {}  # family -> the dataclass of its model.options
 FETCHERS: dict[str, Fetcher] = {}  # family -> how `make data` fetches a model YAML's weights
 
 
-def register(family: str, options: type | None = None, fetch: Fetcher | None = None) -> Callable[[Loader], Loader]:
+def register(
+    family: str, options: type | None = None, fetch: Fetcher | None = None
+) -> Callable[[Loader], Loader]:
     """`options`: the family's model.options as a dataclass; a key it lacks is refused before
-    any work (benchmark.cell reads the fields from the source) and again as the model loads.
+    any work (benchmark.sweep.cell reads the fields from the source) and again as the model loads.
     Families without one (custom, module) pass model.options on as keyword arguments.
     `fetch`: downloads what a model YAML of this family names (`make data`, online only);
     families that need nothing from the internet (custom, module, onnx) have none."""

@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from benchmark.records import CellRecord
+from benchmark.results.records import CellRecord
 
 # A store that is down should fail a cell's logging in seconds, not after MLflow's default
 # minutes of retries; the record is on disk either way.
@@ -187,7 +187,7 @@ def log_cell_safely(
 ) -> str | None:
     """A tracking failure never loses the cell: its JSON record is already on disk. The first
     failure of a sweep warns once and the sweep stops trying (a store that is down would cost
-    its timeout per cell); `python -m benchmark.sync` uploads the records later."""
+    its timeout per cell); `python -m benchmark.results.sync` uploads the records later."""
     marker = sweep_dir / TRACKING_FAILED
     if marker.exists():
         return None
@@ -199,7 +199,7 @@ def log_cell_safely(
         warnings.warn(
             f"MLflow store {tracking_uri} cannot be written ({reason}); this sweep keeps its records "
             f"as JSON only (record.json in each job dir). Upload them later with: "
-            f"python -m benchmark.sync {sweep_dir} --tracking-uri {tracking_uri}",
+            f"python -m benchmark.results.sync {sweep_dir} --tracking-uri {tracking_uri}",
             stacklevel=2,
         )
         return None

@@ -13,12 +13,12 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from benchmark.cell import BadInput, check_input, resolve_device, unsupported_reason
 from benchmark.code_digest import code_digest
 from benchmark.measure.memory import PhasePeakSampler, nvml_process_bytes, rss_bytes
-from benchmark.placement import Placement, host_share, placement_for
-from benchmark.progress import LiveStatus
-from benchmark.records import CellRecord, cell_id_of
+from benchmark.results.records import CellRecord, cell_id_of
+from benchmark.sweep.cell import BadInput, check_input, resolve_device, unsupported_reason
+from benchmark.sweep.placement import Placement, host_share, placement_for
+from benchmark.sweep.progress import LiveStatus
 
 
 def sweep_id_of(job_dir: Path, multirun: bool) -> str:

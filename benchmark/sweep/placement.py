@@ -15,8 +15,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmark.config import visible_gpus
+from benchmark.worker import CORES_ENV
+
 SLOTS_DIR = Path(tempfile.gettempdir()) / "benchmark-slots"
-CORES_ENV = "BENCHMARK_CPU_CORES"  # the worker pins itself to these (comma-separated core ids)
 
 
 @dataclass(frozen=True)
@@ -57,25 +59,6 @@ def host_share() -> int | None:
     if n_jobs is None:
         return None
     return (os.cpu_count() or 1) if n_jobs < 0 else int(n_jobs)
-
-
-def visible_gpus() -> list[str]:
-    """This host's GPUs as CUDA_VISIBLE_DEVICES entries: that variable's own list when set."""
-    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if listed is not None:  # "" and "-1" hide every GPU
-        return [entry.strip() for entry in listed.split(",") if entry.strip() and entry.strip() != "-1"]
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        return [str(index) for index in range(pynvml.nvmlDeviceGetCount())]
-    except Exception:
-        return []
-
-
-def gpu_count() -> int:
-    """For `hydra.launcher.n_jobs: ${gpu_count:}`: one job per visible GPU (at least one)."""
-    return max(1, len(visible_gpus()))
 
 
 def core_shares(concurrent: int) -> list[tuple[int, ...]]:
@@ -154,11 +137,3 @@ def _first_free(places: list[Placement], poll_s: float = 0.5) -> Iterator[Placem
 
 def _lock_name(place: Placement) -> str:
     return f"gpu-{place.gpu}" if place.gpu is not None else "cores-" + "-".join(map(str, place.cores))
-
-
-def pin_worker_from_env() -> None:
-    """In the worker: keep to the cores the job gave this cell, so its default thread count
-    (one per core of its affinity) fits its share."""
-    cores = os.environ.get(CORES_ENV)
-    if cores:
-        os.sched_setaffinity(0, {int(core) for core in cores.split(",")})

@@ -2,7 +2,8 @@
 each cell's line, and, on a terminal, a live line with the running cell, its phase and how far
 its long loops (evaluation pass, calibration) have got.
 
-The worker writes its phase and progress into the job's `phase` file ("eval 12/64 batches");
+The worker writes its phase and progress into the job's `phase` file ("eval 12/64 batches",
+benchmark/worker/phases.py);
 the job process, which polls that file anyway for memory peaks and timeouts, shows it. The
 sweep's count comes from files too (one per finished job in <sweep>/.progress/), so jobs that
 run in several processes (hydra/launcher=gpus, cpus, submitit) count into one bar."""
@@ -12,8 +13,6 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark.config import conf_dir
@@ -88,25 +87,3 @@ class LiveStatus:
         if self.shown:
             sys.stdout.write("\r" + " " * 119 + "\r")
             sys.stdout.flush()
-
-
-@dataclass
-class PhaseProgress:
-    """In the worker: `tick(n)` reports "n/total unit" for `phase` through `report` (the worker's
-    set_phase), at most twice a second, so a long loop shows how far it has got without slowing
-    down."""
-
-    report: Callable[[str, str], None]
-    phase: str
-    total: int | None
-    unit: str
-    every_s: float = 0.5
-    last: float = 0.0
-
-    def tick(self, done: int) -> None:
-        now = time.monotonic()
-        if now - self.last < self.every_s and done != self.total:
-            return
-        self.last = now
-        of = f"/{self.total}" if self.total else ""
-        self.report(self.phase, f"{done}{of} {self.unit}")

@@ -42,7 +42,7 @@ def gpu_capability() -> float | None:
     try:
         import pynvml
 
-        from benchmark.placement import visible_gpus
+        from benchmark.config import visible_gpus
 
         pynvml.nvmlInit()
         first = (visible_gpus() or ["0"])[0]  # NVML numbers all GPUs; CUDA_VISIBLE_DEVICES may pick others

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from benchmark.records import CellRecord, status_label
+from benchmark.results.records import CellRecord, status_label
 
 HEADLINE = (
     ("latency_ms_per_sample", "ms/sample", "{:.4f}"),

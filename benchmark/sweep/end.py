@@ -10,7 +10,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from benchmark.summary import EXIT, OUTCOME_FILE, sweep_summary
+from benchmark.sweep.summary import EXIT, OUTCOME_FILE, sweep_summary
 
 
 class SweepSummary(Callback):

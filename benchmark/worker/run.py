@@ -165,7 +165,7 @@ def prepare(cfg: DictConfig, workdir: Path, on_phase=lambda phase, detail="": No
 
 def calibration_inputs(train_batches, on_phase):
     """The train split's inputs for INT8 calibration, counted in the phase file as they go."""
-    from benchmark.progress import PhaseProgress
+    from benchmark.worker.phases import PhaseProgress
 
     progress = PhaseProgress(on_phase, "build", None, "calibration batches")
     for done, batch in enumerate(train_batches, 1):
@@ -191,7 +191,6 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
     import torch
 
     from benchmark.backends import LabelMismatch
-    from benchmark.faults import inject, inject_after_timing
     from benchmark.measure import environment
     from benchmark.measure.latency import (
         LatencyStats,
@@ -201,7 +200,8 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
         time_calls,
     )
     from benchmark.measure.memory import MB, host_peak_rss_mb, nvml_process_bytes
-    from benchmark.progress import PhaseProgress
+    from benchmark.worker.faults import inject, inject_after_timing
+    from benchmark.worker.phases import PhaseProgress
 
     p = prepare(cfg, job_dir / "artifact", on_phase=partial(set_phase, job_dir))
     artifact, sync, metrics, device = p.artifact, p.sync, p.metrics, p.device
@@ -290,7 +290,7 @@ def classify_failure(exc: BaseException) -> str:
 
 
 def main(job_dir: Path) -> int:
-    from benchmark.placement import pin_worker_from_env
+    from benchmark.worker import pin_worker_from_env
 
     pin_worker_from_env()
     cfg = OmegaConf.load(job_dir / "cell.yaml")
