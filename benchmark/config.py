@@ -115,6 +115,7 @@ class BenchmarkConfig:
     eval_samples: Optional[int] = None
     threads: Optional[int] = None
     tf32: bool = False
+    cudnn_benchmark: bool = True  # cuDNN times its convolution algorithms per shape (CUDA), in the first call
     timing: TimingConfig = field(default_factory=TimingConfig)
     timeout_s: PhaseTimeouts = field(default_factory=PhaseTimeouts)
     quality_gate: QualityGateConfig = field(default_factory=QualityGateConfig)

@@ -145,6 +145,7 @@ def test_onnxruntime_cpu_record_lists_its_node_placement(tmp_path):
     record = json.loads(next(tmp_path.glob("outputs/runs/*/record.json")).read_text())
     assert record["facts"]["ort_nodes_by_provider"]["CPUExecutionProvider"] >= 3
     assert record["facts"]["precision_switches"]["torch.backends.cuda.matmul.allow_tf32"] is False
+    assert record["environment"]["cudnn_benchmark"] is True  # the default, logged in every record
     assert record["facts"]["quality_gate"] == "pass"
     assert record["metrics"]["f1_macro_fp32"] == pytest.approx(record["metrics"]["f1_macro"], abs=0.01)
 
@@ -416,3 +417,51 @@ def test_partly_quantized_rows_say_how_much_and_repeated_failures_are_one_findin
         f"Failed: 4 cells (eager cuda fp32 bs1, eager cuda fp32 bs16, eager cuda fp32 bs32, ...): "
         f"MissingAsset ({missing})"
     ]
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_cudnn_benchmark_key_is_pinned_before_anything_runs_and_logged(on):
+    from benchmark.measure import environment
+
+    before = torch.backends.cudnn.benchmark
+    try:
+        environment.configure_runtime(1, tf32=False, seed=0, cudnn_benchmark=on)
+        assert torch.backends.cudnn.benchmark is on
+        assert environment.collect(torch.device("cpu"))["cudnn_benchmark"] is on
+    finally:
+        torch.backends.cudnn.benchmark = before
+
+
+class FakeEnergyNvml:
+    def __init__(self, readings):
+        self.readings = iter(readings)
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle):
+        return next(self.readings)
+
+
+def test_gpu_energy_is_read_around_the_window_and_divided_per_sample(monkeypatch):
+    from benchmark.measure import energy
+
+    monkeypatch.setattr(energy, "_handle", lambda device: "card")
+    nvml = FakeEnergyNvml([1_000, 21_000])
+    monkeypatch.setattr("benchmark.measure.memory._nvml", lambda: nvml)
+    clock = iter([10.0, 12.0])
+    monkeypatch.setattr(energy.time, "perf_counter", lambda: next(clock))
+    with energy.GpuEnergy(torch.device("cuda")) as window:
+        pass
+    assert window.metrics(samples=400) == {"energy_mj_per_sample": 50.0, "gpu_power_w": 10.0}
+
+
+def test_gpu_energy_is_not_measured_on_the_cpu_nor_over_a_short_window(monkeypatch):
+    from benchmark.measure import energy
+
+    with energy.GpuEnergy(torch.device("cpu")) as window:
+        pass
+    assert window.metrics(samples=10) == {}
+    monkeypatch.setattr(energy, "_handle", lambda device: "card")
+    nvml = FakeEnergyNvml([0, 5])
+    monkeypatch.setattr("benchmark.measure.memory._nvml", lambda: nvml)
+    with energy.GpuEnergy(torch.device("cuda")) as short:  # well under MIN_WINDOW_S
+        pass
+    assert short.metrics(samples=10) == {}

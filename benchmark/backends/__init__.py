@@ -36,6 +36,7 @@ class BuildContext:
     workdir: Path  # where the backend may write its files (ONNX, packages, engines)
     threads: int
     tf32: bool = False  # the config's TF32 switch: every runtime's own TF32 option follows it
+    cudnn_benchmark: bool = False  # the config's cuDNN autotuning: runtimes with their own search follow it
 
 
 @dataclass

@@ -179,6 +179,7 @@ class OnnxRuntimeBackend(FileBackend):
             facts["precision_switches"] = {
                 f"onnxruntime.{provider}.{k}": options.get(k) for k in CUDA_PRECISION_OPTIONS
             }
+            facts["ort_cudnn_conv_algo_search"] = options.get("cudnn_conv_algo_search")  # read back
         else:
             run = self.host_runner(session, names)
         return Artifact(
@@ -229,6 +230,8 @@ class OnnxRuntimeBackend(FileBackend):
             "user_compute_stream": str(torch.cuda.current_stream(ctx.device).cuda_stream),
             "use_tf32": "1" if ctx.tf32 else "0",
             "enable_skip_layer_norm_strict_mode": "0",
+            # the `cudnn_benchmark` key, as ORT spells it: time every algorithm, or take cuDNN's guess
+            "cudnn_conv_algo_search": "EXHAUSTIVE" if ctx.cudnn_benchmark else "HEURISTIC",
         }
         if self.provider == "tensorrt":
             return "TensorrtExecutionProvider", {"device_id": options["device_id"]}

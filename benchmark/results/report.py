@@ -45,6 +45,12 @@ TABLES = (
         spread="latency_cv",
     ),
     Table("Peak VRAM [MB]", "peak_vram_mb", "{:.0f}", empty_because="CPU rows only"),
+    Table(
+        "GPU energy [mJ/sample] (NVML, the card's counter over the timed calls)",
+        "energy_mj_per_sample",
+        "{:.2f}",
+        empty_because="measured on CUDA only, by records made since it was added",
+    ),
     Table("Peak RAM [MB]", "peak_rss_mb", "{:.0f}"),
     Table(
         "F1 score",

@@ -113,7 +113,7 @@ def prepare(cfg: DictConfig, workdir: Path, on_phase=lambda phase, detail="": No
     from benchmark.models import load_model
 
     device = torch.device(cfg.device)
-    threads = environment.configure_runtime(cfg.threads, cfg.tf32, cfg.seed)
+    threads = environment.configure_runtime(cfg.threads, cfg.tf32, cfg.seed, cfg.cudnn_benchmark)
     metrics: dict[str, float] = {}
     if device.type == "cuda":
         metrics["cuda_context_mb"] = cuda_context_mb(device)
@@ -148,6 +148,7 @@ def prepare(cfg: DictConfig, workdir: Path, on_phase=lambda phase, detail="": No
         workdir=workdir,
         threads=threads,
         tf32=cfg.tf32,
+        cudnn_benchmark=cfg.cudnn_benchmark,
     )
     t0 = time.perf_counter()
     artifact = build_artifact(cfg, ctx)
@@ -192,6 +193,7 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
 
     from benchmark.backends import LabelMismatch
     from benchmark.measure import environment
+    from benchmark.measure.energy import GpuEnergy
     from benchmark.measure.latency import (
         LatencyStats,
         OtherCpuWork,
@@ -228,10 +230,13 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
             artifact.run(*timing_inputs)
             sync()
 
-        with OtherCpuWork() as other_work:  # read around the loop, never inside it
+        # both read around the loop, never inside it
+        with OtherCpuWork() as other_work, GpuEnergy(device) as energy:
             warmup_ms, timed_ms = time_calls(step, TimingBudget(**OmegaConf.to_container(cfg.timing)))
         if other_work.other_cores is not None:
             metrics["host_other_busy_cores"] = other_work.other_cores
+        # warm-up calls are the same calls as the timed ones: the window's energy is theirs too
+        metrics.update(energy.metrics((len(warmup_ms) + len(timed_ms)) * cfg.batch_size))
         # Timing ends here: the headline peaks (eval and timing phases) and the whole-life peak
         # stop before any post-processing. The parent polls the phase every 10 ms: wait out two
         # polls, so no later sample is taken for the timing phase.

@@ -230,6 +230,10 @@ def test_a_cuda_cell_end_to_end_logs_its_switches_memory_parts_and_graphs(tmp_pa
     assert facts["quality_gate"] == "pass" and m["top1_agreement"] >= 0.99
     assert m["peak_vram_mb"] >= m["vram_loaded_mb"] > m["cuda_context_mb"] > 100
     assert m["vram_artifact_mb"] + m["cuda_context_mb"] == pytest.approx(m["vram_loaded_mb"])
+    assert (
+        m["energy_mj_per_sample"] > 0 and 10 < m["gpu_power_w"] < 1500
+    )  # NVML's counter, read around the loop
+    assert record["environment"]["cudnn_benchmark"] is True
 
 
 @needs_ort_cuda
@@ -250,5 +254,7 @@ def test_an_onnxruntime_cuda_cell_end_to_end(tmp_path):
     assert record["status"] == "ok", record["message"]
     facts = record["facts"]
     assert facts["precision_switches"]["onnxruntime.CUDAExecutionProvider.use_tf32"] == "0"
+    assert facts["ort_cudnn_conv_algo_search"] == "EXHAUSTIVE"  # cudnn_benchmark=true, read back
+    assert record["environment"]["cudnn_benchmark"] is True
     assert facts["ort_host_float_nodes"] == 0
     assert record["metrics"]["rel_error"] <= 1e-5
