@@ -13,6 +13,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 DEVICES = ("auto", "cpu", "cuda")
+MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
 
 
 @dataclass
@@ -116,6 +117,9 @@ class BenchmarkConfig:
     threads: Optional[int] = None
     tf32: bool = False
     cudnn_benchmark: bool = True  # cuDNN times its convolution algorithms per shape (CUDA), in the first call
+    memory_format: str = (
+        "auto"  # auto | channels_last | contiguous: the layout of a conv net's weights and images
+    )
     timing: TimingConfig = field(default_factory=TimingConfig)
     timeout_s: PhaseTimeouts = field(default_factory=PhaseTimeouts)
     quality_gate: QualityGateConfig = field(default_factory=QualityGateConfig)

@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from benchmark.backends import BuildContext, UnsupportedCell, create_backend
+from benchmark.backends.torch_common import cast_inputs, memory_format_of, wants_channels_last
 from benchmark.data import batches
 from benchmark.models import load_model
 from tests.conftest import compose_cell
@@ -26,7 +27,9 @@ def trained(digits, tmp_path_factory):
     }
 
 
-def build(backend: str, model: nn.Module, model_name: str, precision: str, digits, workdir):
+def build(
+    backend: str, model: nn.Module, model_name: str, precision: str, digits, workdir, channels_last=False
+):
     cfg = compose_cell(f"model={model_name}", f"backend={backend}", f"precision={precision}")
     batch = next(batches(digits.eval, 64))
     ctx = BuildContext(
@@ -38,11 +41,13 @@ def build(backend: str, model: nn.Module, model_name: str, precision: str, digit
         quantization=cfg.model.quantization,
         workdir=workdir,
         threads=2,
+        channels_last=channels_last,
     )
     artifact = create_backend(cfg.backend).build(ctx)
     with torch.inference_mode():
         reference = model(*batch.inputs)
-        outputs = artifact.run(*(t.to(artifact.input_dtype) for t in batch.inputs)).float()
+        inputs = cast_inputs(batch.inputs, artifact.input_dtype, artifact.channels_last_inputs)
+        outputs = artifact.run(*inputs).float()
     rel_error = float((outputs - reference).norm() / reference.norm())
     agreement = float((outputs.argmax(1) == reference.argmax(1)).float().mean())
     return artifact, rel_error, agreement
@@ -167,3 +172,34 @@ def test_torchao_quantizes_exactly_the_layers_the_filter_keeps():
     assert type(model.encoder.weight).__name__ not in ("Parameter", "Tensor")
     with torch.no_grad():
         assert model(*inputs).shape == (16, 3)
+
+
+@pytest.mark.parametrize("backend", ["eager", "torchscript", "compile"])
+def test_channels_last_lays_out_weights_and_images_and_matches_fp32(backend, trained, digits, tmp_path):
+    artifact, rel_error, agreement = build(
+        backend, trained["cnn"], "cnn", "fp32", digits, tmp_path, channels_last=True
+    )
+    assert artifact.facts["memory_format"] == "channels_last" and artifact.channels_last_inputs
+    assert rel_error < FP32_REL_ERROR and agreement == 1.0
+
+
+def test_contiguous_is_said_too(trained, digits, tmp_path):
+    artifact, _, _ = build("eager", trained["cnn"], "cnn", "fp32", digits, tmp_path)
+    assert artifact.facts["memory_format"] == "contiguous" and not artifact.channels_last_inputs
+
+
+def test_memory_format_auto_picks_channels_last_for_conv_nets_on_cuda_only(trained):
+    cnn, fcn = trained["cnn"], trained["fcn"]
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert wants_channels_last("auto", cuda, cnn) and not wants_channels_last("auto", cpu, cnn)
+    assert not wants_channels_last("auto", cuda, fcn)  # no convolution: nothing to lay out
+    assert wants_channels_last("channels_last", cpu, cnn) and not wants_channels_last("contiguous", cuda, cnn)
+    with pytest.raises(UnsupportedCell, match="no 2-D convolution"):
+        wants_channels_last("channels_last", cpu, fcn)
+
+
+def test_memory_format_reads_the_weights_not_the_wish():
+    conv = nn.Sequential(nn.Conv2d(3, 8, 3))
+    assert memory_format_of(conv) == "contiguous"
+    assert memory_format_of(conv.to(memory_format=torch.channels_last)) == "channels_last"
+    assert memory_format_of(nn.Sequential(nn.Conv2d(8, 8, 1))) is None  # 1x1: both layouts at once

@@ -15,6 +15,12 @@ def test_backend_yaml_declares_what_it_cannot_run():
     assert unsupported_reason(compose_cell("backend=eager", "precision=int8"), "cpu") is None
 
 
+def test_channels_last_is_for_image_models():
+    reason = unsupported_reason(compose_cell("model=bert", "memory_format=channels_last"), "cpu")
+    assert reason == "memory_format=channels_last lays out images: this model takes text"
+    assert unsupported_reason(compose_cell("model=cnn", "memory_format=channels_last"), "cpu") is None
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [
@@ -23,6 +29,7 @@ def test_backend_yaml_declares_what_it_cannot_run():
         ("timing.warmup_iters=-1", "timing.warmup_iters=-1 must be >= 1"),
         ("eval_samples=0", "eval_samples=0 must be >= 1"),
         ("fault=abort", "fault injection is for tests only"),
+        ("memory_format=nhwc", "memory_format=nhwc is not one of auto, channels_last, contiguous"),
     ],
 )
 def test_bad_input_gets_one_clear_line(override, message, monkeypatch):

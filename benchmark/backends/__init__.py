@@ -37,12 +37,14 @@ class BuildContext:
     threads: int
     tf32: bool = False  # the config's TF32 switch: every runtime's own TF32 option follows it
     cudnn_benchmark: bool = False  # the config's cuDNN autotuning: runtimes with their own search follow it
+    channels_last: bool = False  # the `memory_format` key, resolved for this model and device
 
 
 @dataclass
 class Artifact:
     run: Callable[..., torch.Tensor]  # inputs (already cast to input_dtype, on device) -> logits
     input_dtype: torch.dtype = torch.float32  # floating inputs are cast to this outside the timed loop
+    channels_last_inputs: bool = False  # images are laid out NHWC outside the timed loop, like the weights
     facts: dict[str, Any] = field(default_factory=dict)  # evidence that the artifact is what its row says
     synchronize: Callable[[], None] | None = None  # waits for the stream the artifact really uses
     eager_module: nn.Module | None = None  # the plain module run, where the backend runs one eagerly

@@ -18,7 +18,7 @@ class AotInductorBackend(FileBackend):
     def export(self, ctx: BuildContext, folder: Path) -> dict[str, Any]:
         module, dtype, facts = apply_precision(ctx)
         with torch.inference_mode():
-            exported = torch.export.export(module, cast_inputs(ctx.example, dtype))
+            exported = torch.export.export(module, cast_inputs(ctx.example, dtype, ctx.channels_last))
         package = folder / PACKAGE
         torch._inductor.aoti_compile_and_package(exported, package_path=str(package))
         return {**facts, "package_mb": round(package.stat().st_size / 2**20, 2)}
@@ -26,4 +26,9 @@ class AotInductorBackend(FileBackend):
     def load(self, ctx: BuildContext, folder: Path, facts: dict[str, Any]) -> Artifact:
         # the run uses the package on disk, nothing else
         loaded = torch._inductor.aoti_load_package(str(folder / PACKAGE))
-        return Artifact(run=loaded, input_dtype=DTYPES[ctx.precision.dtype], facts=facts)
+        return Artifact(
+            run=loaded,
+            input_dtype=DTYPES[ctx.precision.dtype],
+            channels_last_inputs=ctx.channels_last,
+            facts=facts,
+        )

@@ -72,6 +72,7 @@ class CacheKey:
                 "calibration": calibration if ctx.precision.quantized else None,
                 "device": device,
                 "tf32": ctx.tf32 if device != "cpu" else None,  # TensorRT bakes it into the engine
+                "channels_last": ctx.channels_last,  # traced and exported in that layout
                 "libraries": versions_for_modules(backend_cfg.requires),  # core + the backend's own
             }
         )

@@ -49,11 +49,12 @@ class CompileBackend(Backend):
         if self.mode == "reduce-overhead" and ctx.device.type != "cuda":
             raise UnsupportedCell("reduce-overhead (CUDA graphs) needs a CUDA device")
         compiled, compile_facts = compile_module(
-            module, cast_inputs(ctx.example, dtype), self.mode, self.fullgraph
+            module, cast_inputs(ctx.example, dtype, ctx.channels_last), self.mode, self.fullgraph
         )
         return Artifact(
             run=compiled,
             input_dtype=dtype,
+            channels_last_inputs=ctx.channels_last,
             facts={**facts, **compile_facts},
             expects_cuda_graphs=uses_cuda_graphs(self.mode),
         )

@@ -180,6 +180,12 @@ class OnnxRuntimeBackend(FileBackend):
                 f"onnxruntime.{provider}.{k}": options.get(k) for k in CUDA_PRECISION_OPTIONS
             }
             facts["ort_cudnn_conv_algo_search"] = options.get("cudnn_conv_algo_search")  # read back
+            if options.get("prefer_nhwc") == "1":
+                facts["memory_format"] = "channels_last"
+            elif ctx.channels_last:
+                raise LabelMismatch(
+                    f"memory_format=channels_last, but ORT {ort.__version__} kept prefer_nhwc off"
+                )
         else:
             run = self.host_runner(session, names)
         return Artifact(
@@ -232,6 +238,9 @@ class OnnxRuntimeBackend(FileBackend):
             "enable_skip_layer_norm_strict_mode": "0",
             # the `cudnn_benchmark` key, as ORT spells it: time every algorithm, or take cuDNN's guess
             "cudnn_conv_algo_search": "EXHAUSTIVE" if ctx.cudnn_benchmark else "HEURISTIC",
+            # the `memory_format` key: ORT's NHWC convolution kernels (inputs stay NCHW: the
+            # graph's layout is ORT's own business, its inputs are bound as the ONNX file says)
+            "prefer_nhwc": "1" if ctx.channels_last else "0",
         }
         if self.provider == "tensorrt":
             return "TensorrtExecutionProvider", {"device_id": options["device_id"]}

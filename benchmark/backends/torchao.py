@@ -10,7 +10,7 @@ from torch import nn
 
 from benchmark.backends import Artifact, Backend, BuildContext, LabelMismatch, UnsupportedCell
 from benchmark.backends.compile import compile_module
-from benchmark.backends.torch_common import COMPUTE_LAYERS, cast_inputs, cast_module
+from benchmark.backends.torch_common import COMPUTE_LAYERS, apply_memory_format, cast_inputs, cast_module
 
 ALIGN = 16
 INT_MM_MIN_ROWS = 17  # torch._int_mm's CUDA kernel, which torchao's int8 matmuls run, wants > 16 rows
@@ -73,8 +73,8 @@ class TorchAoBackend(Backend):
             raise UnsupportedCell("torchao is not installed (pip install '.[gpu]')") from None
         if ctx.device.type != "cuda":
             raise UnsupportedCell("the torchao rows here are CUDA rows")
-        module = cast_module(ctx.model, torch.bfloat16, ctx.device)
-        inputs = cast_inputs(ctx.example, torch.bfloat16)
+        module, layout = apply_memory_format(cast_module(ctx.model, torch.bfloat16, ctx.device), ctx)
+        inputs = cast_inputs(ctx.example, torch.bfloat16, ctx.channels_last)
         precision = ctx.precision.name
         rows = rows_per_linear(module, inputs) if precision == "int8" else {}  # fp8 has no row limit
         config = quant_config(precision)
@@ -89,10 +89,13 @@ class TorchAoBackend(Backend):
         compiled, compile_facts = compile_module(module, inputs, self.compile_mode)
         facts.update(
             compile_facts,
+            **layout,
             float_dtype="bfloat16",
             scheme=f"torchao {type(config).__name__}",
         )
-        return Artifact(run=compiled, input_dtype=torch.bfloat16, facts=facts)
+        return Artifact(
+            run=compiled, input_dtype=torch.bfloat16, channels_last_inputs=ctx.channels_last, facts=facts
+        )
 
     @staticmethod
     def count_layers(module: nn.Module) -> dict[str, int]:

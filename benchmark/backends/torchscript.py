@@ -23,7 +23,7 @@ class TorchScriptBackend(FileBackend):
         module, dtype, facts = apply_precision(ctx)
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore", FutureWarning)  # "torch.jit is deprecated": known, see YAML
-            scripted = torch.jit.trace(module, cast_inputs(ctx.example, dtype))
+            scripted = torch.jit.trace(module, cast_inputs(ctx.example, dtype, ctx.channels_last))
             if self.freeze:
                 scripted = torch.jit.freeze(scripted.eval())
         torch.jit.save(scripted, str(folder / SCRIPT))
@@ -43,4 +43,9 @@ class TorchScriptBackend(FileBackend):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             scripted = torch.jit.load(str(folder / SCRIPT), map_location=ctx.device)
-        return Artifact(run=scripted, input_dtype=DTYPES[ctx.precision.dtype], facts=facts)
+        return Artifact(
+            run=scripted,
+            input_dtype=DTYPES[ctx.precision.dtype],
+            channels_last_inputs=ctx.channels_last,
+            facts=facts,
+        )

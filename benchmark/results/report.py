@@ -202,7 +202,9 @@ def row_labels(runs: pd.DataFrame) -> pd.Series:
         precision + " (" + quantized.astype("Int64").astype(str) + "/"
         + (quantized + floating).astype("Int64").astype(str) + " layers)",
     )  # fmt: skip
-    return runs["backend"] + " " + runs["device"] + " " + precision
+    layout = runs.get("fact.memory_format", pd.Series(index=runs.index, dtype=object))
+    nhwc = layout.eq("channels_last").map({True: " channels_last", False: ""})
+    return runs["backend"] + " " + runs["device"] + " " + precision + nhwc
 
 
 def split_not_offered(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:

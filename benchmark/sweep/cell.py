@@ -10,7 +10,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from benchmark.config import DEVICES
+from benchmark.config import DEVICES, MEMORY_FORMATS
 
 DICT_KEYS = ("options", "min_top1_agreement", "min_f1_ratio", "max_rel_error", "only_backends",
              "unsupported_precisions", "unsupported_models", "precisions", "requires")  # fmt: skip
@@ -78,6 +78,8 @@ def check_input(cfg: DictConfig) -> None:
     for key in ("warmup_iters", "min_iters"):
         if timing[key] < 1:
             raise BadInput(f"timing.{key}={timing[key]} must be >= 1")
+    if cfg.memory_format not in MEMORY_FORMATS:
+        raise BadInput(f"memory_format={cfg.memory_format} is not one of {', '.join(MEMORY_FORMATS)}")
     if cfg.eval_samples is not None and cfg.eval_samples < 1:
         raise BadInput(f"eval_samples={cfg.eval_samples} must be >= 1, or null for the whole eval split")
     if cfg.threads is not None and cfg.threads < 1:
@@ -341,6 +343,8 @@ def unsupported_reason(cfg: DictConfig, device: str) -> str | None:
     declared = declared_unsupported_reason(cfg, device)
     if declared:
         return declared
+    if cfg.memory_format == "channels_last" and cfg.model.input_kind != "image":
+        return "memory_format=channels_last lays out images: this model takes text"
     backend, precision = cfg.backend, cfg.precision.name
     for module, how in backend.requires.items():
         if importlib.util.find_spec(module) is None:  # found without importing it: the parent stays light

@@ -69,7 +69,10 @@ class Prepared:
         return self.artifact.synchronize or (torch.cuda.synchronize if cuda else (lambda: None))
 
     def inputs(self, batch) -> tuple:
-        return on_device(batch.inputs, self.device, self.artifact.input_dtype)
+        from benchmark.backends.torch_common import to_channels_last
+
+        inputs = on_device(batch.inputs, self.device, self.artifact.input_dtype)
+        return to_channels_last(inputs) if self.artifact.channels_last_inputs else inputs
 
     def first_call(self, inputs: tuple) -> float:
         """The artifact's first call, in ms (lazy compilers finish here). Then TF32 is set back to
@@ -107,6 +110,7 @@ def prepare(cfg: DictConfig, workdir: Path, on_phase=lambda phase, detail="": No
     import torch
 
     from benchmark.backends import BuildContext
+    from benchmark.backends.torch_common import wants_channels_last
     from benchmark.data import batches, load_dataset
     from benchmark.measure import environment
     from benchmark.measure.quality import meter_for
@@ -138,6 +142,7 @@ def prepare(cfg: DictConfig, workdir: Path, on_phase=lambda phase, detail="": No
         )
 
     on_phase("build")
+    channels_last = wants_channels_last(cfg.memory_format, device, model)
     ctx = BuildContext(
         model=model,
         example=on_device(eval_batches[0].inputs, device),
@@ -149,6 +154,7 @@ def prepare(cfg: DictConfig, workdir: Path, on_phase=lambda phase, detail="": No
         threads=threads,
         tf32=cfg.tf32,
         cudnn_benchmark=cfg.cudnn_benchmark,
+        channels_last=channels_last,
     )
     t0 = time.perf_counter()
     artifact = build_artifact(cfg, ctx)

@@ -17,6 +17,7 @@ from torch import nn
 from benchmark.backends import BuildContext
 from benchmark.backends.compile import CompileBackend
 from benchmark.backends.eager import EagerBackend
+from benchmark.backends.torch_common import cast_inputs
 from benchmark.backends.torchscript import TorchScriptBackend
 from benchmark.config import QualityGateConfig
 from benchmark.measure.environment import pin_tf32
@@ -87,6 +88,36 @@ def relative_error(out: torch.Tensor, reference: torch.Tensor) -> float:
 @torch.inference_mode()
 def fp32_reference(model: nn.Module, example) -> torch.Tensor:
     return model(*example).float().clone()
+
+
+def conv_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10),
+    ).eval()  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", [EagerBackend(), TorchScriptBackend(), CompileBackend("reduce-overhead")])
+def test_channels_last_on_cuda_lays_out_weights_and_inputs(tmp_path, backend):
+    model = conv_net().to(CUDA)
+    example = (torch.randn(16, 3, 32, 32, device=CUDA),)
+    reference = fp32_reference(model, example)
+    ctx = BuildContext(
+        model=model, example=example, precision=PRECISIONS["fp16"], device=CUDA, calibration=lambda: iter(()),
+        quantization="dynamic", workdir=tmp_path, threads=4, channels_last=True,
+    )  # fmt: skip
+    artifact = (
+        backend.build(ctx)
+        if not hasattr(backend, "export")
+        else backend.load(ctx, tmp_path, backend.export(ctx, tmp_path))
+    )
+    inputs = cast_inputs(example, artifact.input_dtype, artifact.channels_last_inputs)
+    assert artifact.facts["memory_format"] == "channels_last"
+    assert inputs[0].is_contiguous(memory_format=torch.channels_last) and not inputs[0].is_contiguous()
+    with torch.inference_mode():
+        out = artifact.run(*inputs)
+    assert relative_error(out, reference) < 2e-2
 
 
 @pytest.mark.parametrize("precision, dtype", [("fp16", torch.float16), ("bf16", torch.bfloat16)])
