@@ -180,11 +180,9 @@ class OnnxRuntimeBackend(FileBackend):
                 f"onnxruntime.{provider}.{k}": options.get(k) for k in CUDA_PRECISION_OPTIONS
             }
             facts["ort_cudnn_conv_algo_search"] = options.get("cudnn_conv_algo_search")  # read back
-            if options.get("prefer_nhwc") == "1":
-                facts["memory_format"] = "channels_last"
-            elif ctx.channels_last:
-                raise LabelMismatch(
-                    f"memory_format=channels_last, but ORT {ort.__version__} kept prefer_nhwc off"
+            if ctx.channels_last:  # the label says channels_last only if ORT took it
+                facts["memory_format"] = (
+                    "channels_last" if options.get("prefer_nhwc") == "1" else "contiguous"
                 )
         else:
             run = self.host_runner(session, names)
