@@ -107,6 +107,42 @@ def test_compile_reports_its_graph(trained, digits, tmp_path):
     assert artifact.facts["graphs"] >= 1 and artifact.facts["mode"] == "default"
 
 
+def test_compile_freezing_folds_the_weights_and_still_matches_fp32(trained, digits, tmp_path):
+    cfg = compose_cell("model=cnn", "backend=compile")
+    cfg.backend.options.freezing = True
+    batch = next(batches(digits.eval, 64))
+    ctx = BuildContext(
+        model=copy.deepcopy(trained["cnn"]), example=batch.inputs, precision=cfg.precision,
+        device=torch.device("cpu"), calibration=lambda: iter(()), quantization="static",
+        workdir=tmp_path, threads=2,
+    )  # fmt: skip
+    artifact = create_backend(cfg.backend).build(ctx)
+    with torch.inference_mode():
+        reference, outputs = trained["cnn"](*batch.inputs), artifact.run(*batch.inputs)
+    assert artifact.facts["freezing"] is True and artifact.facts["graphs"] >= 1
+    assert float((outputs - reference).norm() / reference.norm()) < FP32_REL_ERROR
+
+
+def test_inductor_cache_fact_says_whether_the_disk_cache_gave_the_kernels():
+    from collections import Counter
+
+    from benchmark.backends.compile import inductor_cache
+
+    assert inductor_cache(Counter(fxgraph_cache_hit=2)) == "hit"
+    assert inductor_cache(Counter(fxgraph_cache_miss=1)) == "miss"
+    assert inductor_cache(Counter(fxgraph_cache_hit=1, fxgraph_cache_miss=1)) == "1 hit / 1 miss"
+    assert inductor_cache(Counter()) == "not used"
+
+
+def test_max_autotune_is_an_opt_in_cuda_row():
+    cfg = compose_cell("backend=compile_max_autotune")
+    assert cfg.backend.options.mode == "max-autotune" and list(cfg.backend.precisions) == ["cuda"]
+    from benchmark.config import conf_dir
+
+    presets = " ".join(p.read_text() for p in (conf_dir() / "sweep").glob("*.yaml"))
+    assert "compile_max_autotune" not in presets  # minutes per shape: no preset sweep runs it
+
+
 def test_backend_options_are_checked():
     cfg = OmegaConf.merge(compose_cell("backend=compile").backend, {"options": {"mode": "fastest"}})
     with pytest.raises(ValueError, match="mode"):

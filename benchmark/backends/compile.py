@@ -15,16 +15,19 @@ MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagrap
 
 
 def compile_module(
-    module: nn.Module, example: Inputs, mode: str, fullgraph: bool = False
+    module: nn.Module, example: Inputs, mode: str, fullgraph: bool = False, freezing: bool = False
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Compile and run once (compilation happens there, so build_s holds it); prove a graph exists."""
+    """Compile and run once (compilation happens there, so build_s holds it); prove a graph exists.
+    `freezing`: Inductor treats the weights as constants (folds BatchNorm into convolutions,
+    picks their layouts); it needs inference mode, which every call here runs in."""
     from torch._dynamo.utils import counters
 
     torch._dynamo.reset()  # a cache hit from an earlier build would leave no graph to count
     counters.clear()
-    compiled = torch.compile(module, mode=mode, fullgraph=fullgraph, dynamic=False)
-    with torch.inference_mode():
-        compiled(*example)
+    with torch._inductor.config.patch(freezing=freezing):
+        compiled = torch.compile(module, mode=mode, fullgraph=fullgraph, dynamic=False)
+        with torch.inference_mode():
+            compiled(*example)
     graphs = counters["stats"]["unique_graphs"]
     if graphs == 0:
         raise UnsupportedCell("torch.compile produced no graph: the row would be eager")
@@ -34,23 +37,38 @@ def compile_module(
         raise LabelMismatch(
             f"Inductor skipped CUDA graphs {cudagraph_skips} time(s): the row would run without them"
         )
-    facts = {"mode": mode, "graphs": graphs, "graph_breaks": sum(counters["graph_break"].values())}
+    facts = {
+        "mode": mode,
+        "freezing": freezing,
+        "graphs": graphs,
+        "graph_breaks": sum(counters["graph_break"].values()),
+        "inductor_cache": inductor_cache(counters["inductor"]),
+    }
     return compiled, facts
 
 
+def inductor_cache(inductor_counters) -> str:
+    """Whether Inductor's on-disk FX-graph cache (under cache_dir) gave this build its kernels."""
+    hits, misses = inductor_counters["fxgraph_cache_hit"], inductor_counters["fxgraph_cache_miss"]
+    if not hits and not misses:
+        return "not used"
+    if hits and misses:
+        return f"{hits} hit / {misses} miss"
+    return "hit" if hits else "miss"
+
+
 class CompileBackend(Backend):
-    def __init__(self, mode: str = "default", fullgraph: bool = False):
+    def __init__(self, mode: str = "default", fullgraph: bool = False, freezing: bool = False):
         if mode not in MODES:
             raise ValueError(f"backend.options.mode={mode!r} is not one of {', '.join(MODES)}")
-        self.mode, self.fullgraph = mode, fullgraph
+        self.mode, self.fullgraph, self.freezing = mode, fullgraph, freezing
 
     def build(self, ctx: BuildContext) -> Artifact:
         module, dtype, facts = apply_precision(ctx)
-        if self.mode == "reduce-overhead" and ctx.device.type != "cuda":
-            raise UnsupportedCell("reduce-overhead (CUDA graphs) needs a CUDA device")
-        compiled, compile_facts = compile_module(
-            module, cast_inputs(ctx.example, dtype, ctx.channels_last), self.mode, self.fullgraph
-        )
+        if uses_cuda_graphs(self.mode) and ctx.device.type != "cuda":
+            raise UnsupportedCell(f"{self.mode} (CUDA graphs) needs a CUDA device")
+        example = cast_inputs(ctx.example, dtype, ctx.channels_last)
+        compiled, compile_facts = compile_module(module, example, self.mode, self.fullgraph, self.freezing)
         return Artifact(
             run=compiled,
             input_dtype=dtype,

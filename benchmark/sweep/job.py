@@ -78,11 +78,20 @@ def worker_env(place: Placement) -> dict[str, str]:
     """The child finds this package even when run from a checkout that is not installed, and
     sees only its place's GPU or cores."""
     env = dict(os.environ) | place.env()
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parents[2])  # the folder that holds the benchmark package
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     # A sweep never downloads: weights and data come from `make data` beforehand.
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     return env
+
+
+def compiler_caches(cache_dir: str) -> dict[str, str]:
+    """Inductor's and Triton's on-disk caches under cache_dir (not the user's home), so a repeated
+    cell reuses its compiled kernels (its record's fact inductor_cache says whether it did)."""
+    return {
+        "TORCHINDUCTOR_CACHE_DIR": str(Path(cache_dir) / "inductor"),
+        "TRITON_CACHE_DIR": str(Path(cache_dir) / "triton"),
+    }
 
 
 def measure_in_child(cfg: DictConfig, job_dir: Path, record: CellRecord, place: Placement) -> None:
@@ -99,7 +108,7 @@ def measure_in_child(cfg: DictConfig, job_dir: Path, record: CellRecord, place: 
             [sys.executable, "-m", "benchmark.worker", str(job_dir)],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=worker_env(place),
+            env=worker_env(place) | compiler_caches(cfg.cache_dir),
             start_new_session=True,  # its own process group: a timeout kills compile workers too
         )
         status = LiveStatus(record.name, alone_on_host=place == Placement())
