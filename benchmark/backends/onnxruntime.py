@@ -128,10 +128,17 @@ NUMPY_DTYPES = {
 
 
 class OnnxRuntimeBackend(FileBackend):
-    def __init__(self, opset: int = 18, graph_optimization: str = "all", provider: str = "auto"):
+    def __init__(
+        self,
+        opset: int = 18,
+        graph_optimization: str = "all",
+        provider: str = "auto",
+        cuda_graph: bool = False,
+    ):
         if provider not in ("auto", "tensorrt"):
             raise ValueError(f"backend.options.provider={provider!r} is not auto or tensorrt")
         self.opset, self.graph_optimization, self.provider = opset, graph_optimization, provider
+        self.cuda_graph = cuda_graph  # the CUDA provider captures the session's run once and replays it
 
     def export(self, ctx: BuildContext, folder: Path) -> dict[str, Any]:
         import onnx
@@ -167,14 +174,25 @@ class OnnxRuntimeBackend(FileBackend):
                 f"onnxruntime {ort.__version__} here has no {provider} (install onnxruntime-gpu)"
             )
         path = folder / (INT8 if ctx.precision.quantized else FP32_OR_HALF)
-        session = self._session(path, provider, provider_options, ctx)
+        if self.cuda_graph and provider != "CUDAExecutionProvider":
+            raise UnsupportedCell("ORT's CUDA graphs are a CUDA execution provider option")
+        try:
+            session = self._session(path, provider, provider_options, ctx)
+        except Exception as exc:  # e.g. a node the CUDA provider leaves to the CPU: no graph can hold it
+            if self.cuda_graph:
+                raise UnsupportedCell(f"ORT cannot capture this model in a CUDA graph: {exc}") from None
+            raise
         facts = {**facts, "providers": session.get_providers()}
         if facts["providers"][0] != provider:
             raise LabelMismatch(f"ORT session runs on {facts['providers']}, not {provider}")
         facts.update(self._verify_ops(ctx.workdir / "model.optimized.onnx", ctx.precision.quantized))
         dtype, names = DTYPES[ctx.precision.dtype], facts["inputs"]
         if ctx.device.type == "cuda":
-            run = self.bound_runner(session, names, self.output_like(session, ctx.example), ctx.device)
+            output_like = self.output_like(session, ctx.example)
+            if self.cuda_graph:
+                run = self.graph_runner(session, names, output_like, ctx.example, dtype, ctx.device)
+            else:
+                run = self.bound_runner(session, names, output_like, ctx.device)
             options = session.get_provider_options().get(provider, {})
             facts["precision_switches"] = {
                 f"onnxruntime.{provider}.{k}": options.get(k) for k in CUDA_PRECISION_OPTIONS
@@ -191,6 +209,7 @@ class OnnxRuntimeBackend(FileBackend):
             input_dtype=dtype,
             facts=facts,
             first_call_evidence=partial(self.placement, session, provider),
+            expects_cuda_graphs=self.cuda_graph,  # the worker checks that graphs replay while timed
         )
 
     @staticmethod
@@ -239,6 +258,7 @@ class OnnxRuntimeBackend(FileBackend):
             # the `memory_format` key: ORT's NHWC convolution kernels (inputs stay NCHW: the
             # graph's layout is ORT's own business, its inputs are bound as the ONNX file says)
             "prefer_nhwc": "1" if ctx.channels_last else "0",
+            "enable_cuda_graph": "1" if self.cuda_graph else "0",
         }
         if self.provider == "tensorrt":
             return "TensorrtExecutionProvider", {"device_id": options["device_id"]}
@@ -271,6 +291,30 @@ class OnnxRuntimeBackend(FileBackend):
             binding.bind_output(
                 output_name, "cuda", index, NUMPY_DTYPES[out.dtype], tuple(out.shape), out.data_ptr()
             )
+            session.run_with_iobinding(binding)
+            return out
+
+        return run
+
+    @staticmethod
+    def graph_runner(session, names, output_like, example, dtype, device: torch.device):
+        """ORT's CUDA graph replays fixed device addresses: inputs and output are bound once to
+        buffers of the cell's shape, and each call copies its inputs into them (a device copy,
+        as torch's CUDA-graph trees do); the graph is captured in the first call."""
+        static = [torch.empty_like(t.to(dtype) if t.is_floating_point() else t) for t in example]
+        out = torch.empty_like(output_like)
+        binding = session.io_binding()
+        index = device.index or 0
+        for name, t in zip(names, static, strict=True):
+            binding.bind_input(name, "cuda", index, NUMPY_DTYPES[t.dtype], tuple(t.shape), t.data_ptr())
+        output_name = session.get_outputs()[0].name
+        binding.bind_output(
+            output_name, "cuda", index, NUMPY_DTYPES[out.dtype], tuple(out.shape), out.data_ptr()
+        )
+
+        def run(*inputs: torch.Tensor) -> torch.Tensor:
+            for buffer, t in zip(static, inputs, strict=True):
+                buffer.copy_(t)
             session.run_with_iobinding(binding)
             return out
 

@@ -162,13 +162,13 @@ def test_compile_modes_and_cuda_graph_evidence(tmp_path, mode, graphs):
     assert (launches >= 1) if graphs else (launches == 0)
 
 
-def ort_row(tmp_path: Path, precision: str, tf32: bool):
+def ort_row(tmp_path: Path, precision: str, tf32: bool, cuda_graph: bool = False):
     from benchmark.backends.onnxruntime import OnnxRuntimeBackend
 
     model = mlp()
     ctx = context(model, precision, tmp_path, tf32=tf32)
     reference = fp32_reference(model, ctx.example)
-    artifact = OnnxRuntimeBackend().build(ctx)
+    artifact = OnnxRuntimeBackend(cuda_graph=cuda_graph).build(ctx)
     torch.cuda.synchronize()
     with torch.inference_mode():
         out = artifact.run(*(t.to(artifact.input_dtype) for t in ctx.example)).clone()
@@ -201,6 +201,19 @@ def test_onnxruntime_cuda_fp16_through_iobinding(tmp_path):
     assert artifact.input_dtype == torch.float16
     assert artifact.facts["ort_host_float_nodes"] == 0
     assert 1e-5 < error < 2e-2
+
+
+@needs_ort_cuda
+def test_onnxruntime_cuda_graph_is_captured_and_replayed(tmp_path):
+    artifact, error = ort_row(tmp_path, "fp16", tf32=False, cuda_graph=True)
+    assert artifact.expects_cuda_graphs and 1e-5 < error < 2e-2
+    example = (torch.randn(32, 512, device=CUDA, dtype=torch.float16),)
+
+    def step():
+        artifact.run(*example)
+        torch.cuda.synchronize()
+
+    assert cuda_graph_launches(step) >= 1  # the worker's own proof, as for compile_cudagraphs
 
 
 @needs_torchao
