@@ -224,8 +224,9 @@ def test_contiguous_is_said_too(trained, digits, tmp_path):
     assert artifact.facts["memory_format"] == "contiguous" and not artifact.channels_last_inputs
 
 
-def test_memory_format_auto_picks_channels_last_for_conv_nets_on_cuda_only(trained):
-    cnn, fcn = trained["cnn"], trained["fcn"]
+def test_memory_format_auto_picks_channels_last_for_conv_nets_on_cuda_only():
+    cnn = nn.Sequential(nn.Conv2d(1, 8, 3), nn.Flatten())
+    fcn = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
     assert wants_channels_last("auto", cuda, cnn) and not wants_channels_last("auto", cpu, cnn)
     assert not wants_channels_last("auto", cuda, fcn)  # no convolution: nothing to lay out
