@@ -47,10 +47,15 @@ class Coverage:
 
 
 def study_grid() -> dict[str, list[str]]:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
     params = OmegaConf.load(conf_dir() / "sweep" / "study.yaml").hydra.sweeper.params
-    grid = {key: [v.strip() for v in str(value).split(",")] for key, value in params.items()}
-    if grid["backend"] == ["glob(*)"]:
-        grid["backend"] = sorted(p.stem for p in (conf_dir() / "backend").glob("*.yaml"))
+    grid = {}
+    for key, value in params.items():  # Hydra's own parser: lists and glob(..., exclude=...)
+        parsed = OverridesParser.create().parse_overrides([f"{key}={value}"])[0].value()
+        if hasattr(parsed, "filter"):  # a glob over the group's options
+            parsed = parsed.filter(sorted(p.stem for p in (conf_dir() / key).glob("*.yaml")))
+        grid[key] = [str(v) for v in (parsed.list if hasattr(parsed, "list") else parsed)]
     return grid
 
 

@@ -119,7 +119,7 @@ def test_a_misspelt_option_exits_2_in_well_under_two_seconds(tmp_path):
     assert done.returncode == 2 and time.monotonic() - started < 2
     assert done.stderr.strip().splitlines() == [
         "bad input: backend.options.opst is not an option of onnxruntime: did you mean "
-        "backend.options.opset? their options: graph_optimization, opset, provider"
+        "backend.options.opset? their options: cuda_graph, graph_optimization, opset, provider"
     ]
 
 

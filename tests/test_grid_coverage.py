@@ -53,7 +53,7 @@ def test_grid_coverage_counts_each_cell_by_its_best_outcome(tmp_path):
     # | model | cells | declared | measured | skipped at run time | failed | not recorded | measured in |
     cells, declared, measured, skipped, failed, missing = (int(v) for v in rows["cnn"][1:7])
     assert (measured, skipped, failed) == (2, 0, 1)
-    assert declared + measured + skipped + failed + missing == cells == 160
+    assert declared + measured + skipped + failed + missing == cells == 180  # 9 backends x 5 x 4
     assert rows["cnn"][7].strip(" |") == "a 2, b 1"
     assert [int(v) for v in rows["lstm"][3:6]] == [0, 1, 0]
     cnn_missing = out.split("cnn, not recorded in any folder:")[1].split("lstm,")[0]
