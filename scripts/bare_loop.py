@@ -1,33 +1,163 @@
-"""Does the harness cost anything it shouldn't? Times one cell twice: by the harness
-(`python -m benchmark`) and in a bare loop over the same artifact with CUDA events and no
-harness, one request at a time as the harness does (event, call, event, wait). Prints both
-and their gap; a third column gives the pipelined figure (N calls back to back, one wait),
-which hides the host's launch time behind the GPU's work and so is not the same quantity.
+"""Does the harness cost anything it shouldn't, and is its fastest row really the fastest way?
 
-    python scripts/bare_loop.py model=resnet model.pretrained=false dataset=synthetic \\
-        backend=eager precision=fp16 batch_size=64 device=cuda
+One cell:   python scripts/bare_loop.py model=resnet model.pretrained=false dataset=synthetic \\
+                backend=eager precision=fp16 batch_size=64 device=cuda
+    times the cell by the harness (`python -m benchmark`) and in a bare loop over the same
+    artifact with CUDA events and no harness, one request at a time as the harness does
+    (event, call, event, wait), plus the pipelined figure (N calls back to back, one wait),
+    which hides the host's launch time behind the GPU's work and so is not the same quantity.
+
+A sweep:    python scripts/bare_loop.py --records DIR [DIR ...] --out TABLE.md [--recipe]
+    for each (model, batch size) of the sweep's records, takes the fastest row that passed its
+    quality gate, rebuilds its artifact from the record's own config and times it in the bare
+    loop; the harness figure is the record's. --recipe also times the best-known hand-written
+    recipe on the same card (torch.compile reduce-overhead, fp16, channels_last images,
+    cudnn.benchmark; BERT with all-ones attention masks, as optimum-benchmark times it), with
+    the same random weights and synthetic inputs a GPU machine without downloads allows.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmark.config import conf_dir, register_configs  # noqa: E402
+from benchmark.sweep.job import compiler_caches  # noqa: E402
 from benchmark.worker.run import prepare  # noqa: E402
 
 WARMUP, ITERATIONS, REPEATS = 50, 200, 5
+
+
+def event_loop(call: Callable[[], object]) -> list[float]:
+    """ms per call, each call between two CUDA events and waited for (as the harness times)."""
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    with torch.inference_mode():
+        for _ in range(WARMUP):
+            call()
+        torch.cuda.synchronize()
+        times = []
+        for _ in range(ITERATIONS * REPEATS):
+            start.record()
+            call()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end))
+    return times
+
+
+def pipelined_ms(call: Callable[[], object]) -> float:
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    per_call = []
+    with torch.inference_mode():
+        for _ in range(REPEATS):
+            start.record()
+            for _ in range(ITERATIONS):
+                call()
+            end.record()
+            end.synchronize()
+            per_call.append(start.elapsed_time(end) / ITERATIONS)
+    return statistics.median(per_call)
+
+
+def artifact_call(cfg, workdir: Path) -> Callable[[], object]:
+    """The cell's artifact, built by the worker's own `prepare`, called on its first eval batch."""
+    import os
+
+    os.environ.update(compiler_caches(cfg.cache_dir))  # as the worker does: a repeated build reuses kernels
+    p = prepare(cfg, workdir)
+    x = p.inputs(p.eval_batches[0])
+    with torch.inference_mode():
+        p.first_call(x)  # as the harness does: TF32 back to the config's before any timed call
+    return lambda: p.artifact.run(*x)
+
+
+def recipe_call(model: str, batch_size: int, seq_len: int) -> Callable[[], object]:
+    """The best-known twenty lines, written without the project's code."""
+    torch.backends.cudnn.benchmark = True
+    if model == "bert":
+        from transformers import BertConfig, BertForSequenceClassification
+
+        net = BertForSequenceClassification(BertConfig(), attn_implementation="sdpa")
+        ids = torch.randint(0, 30522, (batch_size, seq_len), device="cuda")
+        args = (ids, torch.ones_like(ids))
+        net = net.eval().cuda().half()
+    else:
+        import torchvision
+
+        net = getattr(torchvision.models, model)().eval().cuda().half().to(memory_format=torch.channels_last)
+        image = torch.randn(batch_size, 3, 224, 224, device="cuda", dtype=torch.half)
+        args = (image.to(memory_format=torch.channels_last),)
+    compiled = torch.compile(net, mode="reduce-overhead")
+    return lambda: compiled(*args)
+
+
+def best_rows(record_dirs: list[Path]) -> dict[tuple[str, int], dict]:
+    """The fastest measured row per (model, batch size) that passed its quality gate."""
+    best: dict[tuple[str, int], dict] = {}
+    for folder in record_dirs:
+        for path in folder.rglob("record.json"):
+            record = json.loads(path.read_text())
+            if record["status"] != "ok" or record["facts"].get("quality_gate") != "pass":
+                continue
+            key = (record["model"], record["batch_size"])
+            ms = record["metrics"]["latency_ms_per_sample"]
+            if key not in best or ms < best[key]["metrics"]["latency_ms_per_sample"]:
+                best[key] = record
+    return best
+
+
+def label(record: dict) -> str:
+    memory_format = record["facts"].get("memory_format")
+    suffix = " channels_last" if memory_format == "channels_last" else ""
+    return f"{record['backend']} {record['precision']}{suffix}"
+
+
+def sweep_table(record_dirs: list[Path], out: Path, with_recipe: bool) -> None:
+    from omegaconf import OmegaConf
+
+    header = "| model | batch | best row | harness ms/sample (mean / p50) | bare loop ms/sample (mean / p50) | harness / bare (mean) |"
+    lines = [header, "|---|---|---|---|---|---|"]
+    if with_recipe:
+        lines = [
+            header[:-1] + " recipe ms/sample (p50) | best p50 / recipe |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+    for (model, batch), record in sorted(best_rows(record_dirs).items()):
+        m = record["metrics"]
+        cfg = OmegaConf.create(record["config"])
+        with tempfile.TemporaryDirectory() as workdir:
+            try:
+                times = event_loop(artifact_call(cfg, Path(workdir)))
+            except Exception as exc:  # a row the bare loop cannot rebuild is said, not skipped
+                lines.append(
+                    f"| {model} | {batch} | {label(record)} | not rebuilt: {type(exc).__name__}: {exc} |"
+                )
+                continue
+        harness_mean, harness_p50 = m["latency_mean_ms"] / batch, m["latency_p50_ms"] / batch
+        bare_mean, bare_p50 = statistics.fmean(times) / batch, statistics.median(times) / batch
+        row = (
+            f"| {model} | {batch} | {label(record)} | {harness_mean:.4f} / {harness_p50:.4f} | "
+            f"{bare_mean:.4f} / {bare_p50:.4f} | {harness_mean / bare_mean:.3f} |"
+        )
+        if with_recipe:
+            arch = "bert" if model == "bert" else model
+            recipe = statistics.median(event_loop(recipe_call(arch, batch, cfg.model.max_length))) / batch
+            row += f" {recipe:.4f} | {harness_p50 / recipe:.3f} |"
+        lines.append(row)
+        print(row, flush=True)
+        torch.cuda.empty_cache()
+    out.write_text("\n".join(lines) + "\n")
+    print(f"table: {out}")
 
 
 def harness_mean_ms(overrides: list[str]) -> float:
@@ -43,44 +173,37 @@ def harness_mean_ms(overrides: list[str]) -> float:
     return record["metrics"]["latency_mean_ms"]
 
 
-def bare_mean_ms(overrides: list[str]) -> tuple[float, float]:
+def one_cell(overrides: list[str]) -> None:
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from benchmark.config import conf_dir, register_configs
+
+    harness = harness_mean_ms(overrides)
     register_configs()
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
-    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+        cfg = OmegaConf.create(OmegaConf.to_container(compose("config", overrides=overrides), resolve=True))
     with tempfile.TemporaryDirectory() as workdir:
-        p = prepare(cfg, Path(workdir))
-        x = p.inputs(p.eval_batches[0])
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        per_call, pipelined = [], []
-        with torch.inference_mode():
-            p.first_call(x)  # as the harness does: TF32 back to the config's before any timed call
-            for _ in range(WARMUP):
-                p.artifact.run(*x)
-            torch.cuda.synchronize()
-            for _ in range(ITERATIONS * REPEATS):
-                start.record()
-                p.artifact.run(*x)
-                end.record()
-                end.synchronize()
-                per_call.append(start.elapsed_time(end))
-            for _ in range(REPEATS):
-                start.record()
-                for _ in range(ITERATIONS):
-                    p.artifact.run(*x)
-                end.record()
-                end.synchronize()
-                pipelined.append(start.elapsed_time(end) / ITERATIONS)
-    return statistics.fmean(per_call), statistics.median(pipelined)
-
-
-def main(overrides: list[str]) -> None:
-    harness = harness_mean_ms(overrides)
-    bare, pipelined = bare_mean_ms(overrides)
+        call = artifact_call(cfg, Path(workdir))
+        bare, pipelined = statistics.fmean(event_loop(call)), pipelined_ms(call)
     gap = (harness - bare) / bare * 100
     print(
         f"| {' '.join(overrides)} | {harness:.4f} | {bare:.4f} | {gap:+.1f}% | {pipelined:.4f} |", flush=True
     )
+
+
+def main(argv: list[str]) -> None:
+    if not argv or argv[0] != "--records":
+        one_cell(argv)
+        return
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--records", nargs="+", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--recipe", action="store_true", help="also time the hand-written recipe")
+    args = parser.parse_args(argv)
+    sweep_table(args.records, args.out, args.recipe)
 
 
 if __name__ == "__main__":

@@ -9,10 +9,12 @@
 # calls that carry the next wheel part can follow while cells run; `status` shows progress.
 #
 # Usage: bash scripts/gpu_trust.sh setup            install what this call carries
-#        bash scripts/gpu_trust.sh sweep NAME GPUS  start sweep NAME on GPUS: all (every cell, the
+#        bash scripts/gpu_trust.sh sweep NAME GPUS [CORES]  start sweep NAME on GPUS (and CORES): all (every cell, the
 #                                                   onnxruntime ones last, so its parts can follow),
-#                                                   torch | ort (its halves), repeat (fp16 bs64 again)
+#                                                   torch | ort (its halves), repeat (fp16 bs64 again),
+#                                                   speed | autotune (issue 16's fp16 rows)
 #        bash scripts/gpu_trust.sh testgpu GPU      make test-gpu on one GPU (log -> $OUT)
+#        bash scripts/gpu_trust.sh bare GPU [CORES]        bare_loop.py over the speed sweep's best rows (-> $OUT)
 #        bash scripts/gpu_trust.sh restore DIR      records of an earlier machine (collect's records.tgz
 #                                                   in DIR) -> /tmp/multirun/<sweep>_earlier, so that
 #                                                   `sweep` resumes from them (a machine is held 30 min)
@@ -35,7 +37,8 @@ case ${1:-} in
     fi
     for part in .ortx*/assemble.sh; do if [ -f "$part" ]; then bash "$part" || exit 1; fi; done ;;
   sweep)
-    name=$2 gpus=$3
+    name=$2 gpus=$3 cores=${4:-}  # cores: a taskset list, to keep two sweeps of one host apart
+    pin=(); [ -n "$cores" ] && pin=(taskset -c "$cores")
     case $name in
       # Hydra's basic sweeper varies the last key fastest: backend first puts the ORT cells last
       all) cells=(backend=eager,torchscript,compile_cudagraphs,onnxruntime precision=fp32,fp16,bf16 batch_size=1,64) ;;
@@ -44,6 +47,11 @@ case ${1:-} in
       repeat|repeat[0-9]) cells=(backend=eager,torchscript,onnxruntime,compile_cudagraphs precision=fp16 batch_size=64) ;;
       repeat_torch) cells=(backend=eager,torchscript,compile_cudagraphs precision=fp16 batch_size=64) ;;
       repeat_ort) cells=(backend=onnxruntime precision=fp16 batch_size=64) ;;
+      # issue 16: the speed rows at fp16 with the new defaults (cudnn_benchmark, memory_format=auto,
+      # ORT fusions); max-autotune apart, since its builds take minutes (build timeout: a reason)
+      speed) cells=(backend=eager,compile_cudagraphs,onnxruntime,onnxruntime_cudagraphs precision=fp16 batch_size=1,64) ;;
+      autotune) cells=(backend=compile_max_autotune precision=fp16 timeout_s.build=300)  # batch fastest,
+                models=(model=resnet,bert,mobilenet "${models[@]:1}" batch_size=64,1) ;;       # MobileNetV3 last
       *) echo "unknown sweep $name"; exit 2 ;;
     esac
     # From a copy of the checkout: each later call re-sends the tree, and a job composing its
@@ -51,10 +59,14 @@ case ${1:-} in
     rm -rf "/tmp/repo_$name" && mkdir -p "/tmp/repo_$name" && cp -r benchmark conf scripts Makefile "/tmp/repo_$name/"
     cd "/tmp/repo_$name" && export PYTHONPATH=/tmp/site:/tmp/ortsite:$PWD
     again=(resume=true); [[ $name == repeat* ]] && again=(resume=false)  # repeats: not the first run's records
-    CUDA_VISIBLE_DEVICES=$gpus setsid nohup python3 -m benchmark -m "${cells[@]}" "${models[@]}" "${common[@]}" "${again[@]}" \
+    CUDA_VISIBLE_DEVICES=$gpus setsid nohup "${pin[@]}" python3 -m benchmark -m "${cells[@]}" "${models[@]}" "${common[@]}" "${again[@]}" \
       "hydra.sweep.dir=/tmp/multirun/$name" > "/tmp/logs/$name.txt" 2>&1 < /dev/null &
     echo "sweep $name started on GPUs $gpus" ;;
-  testgpu)
+  bare)  # the speed sweep's best rows: harness vs bare loop vs the hand-written recipe
+    CUDA_VISIBLE_DEVICES=$2 taskset -c "${3:-0-$(($(nproc) - 1))}" python3 scripts/bare_loop.py --records /tmp/multirun/speed /tmp/multirun/autotune \
+      --out "$OUT/harness_vs_bare.md" --recipe 2>&1 | grep -E "^\||table|Error" ;;
+  testgpu)  # its own lock folder (TMPDIR): its single runs must not wait for a sweep's cells
+    TMPDIR=/tmp/testgpu_tmp && mkdir -p $TMPDIR && export TMPDIR
     CUDA_VISIBLE_DEVICES=$2 make test-gpu GPU_LOG=/tmp/logs/test-gpu.log > /dev/null 2>&1
     echo "make test-gpu exit $?"; cp /tmp/logs/test-gpu.log "$OUT/"; tail -25 /tmp/logs/test-gpu.log ;;
   restore)
@@ -70,7 +82,7 @@ case ${1:-} in
   collect)
     (cd /tmp/multirun && tar czf "$OUT/records.tgz" $(find . -name record.json -o -name multirun.yaml))
     (cd /tmp/logs && tar czf "$OUT/logs.tgz" .)
-    python3 -m benchmark.results.report --records $(ls -d /tmp/multirun/{all,torch,ort}* 2>/dev/null) --out /tmp/report/report.md > /dev/null 2>&1
+    python3 -m benchmark.results.report --records $(ls -d /tmp/multirun/{all,torch,ort,speed,autotune}* 2>/dev/null) --out /tmp/report/report.md > /dev/null 2>&1
     (cd /tmp/report && tar czf "$OUT/report.tgz" .)
     nvidia-smi --query-gpu=index,name,driver_version,clocks.sm,clocks.mem --format=csv > "$OUT/gpus.csv"
     for name in all torch ort; do

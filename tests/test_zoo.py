@@ -88,6 +88,10 @@ def test_tiny_bert_runs_through_each_cpu_backend(backend, tiny_bert, tmp_path):
     with torch.inference_mode():
         expected = loaded.module(*batch.inputs)
         assert torch.allclose(artifact.run(*batch.inputs), expected, atol=1e-4)
+    assert batch.inputs[1].min() == 0  # padded rows: the mask reaches the fused attention too
+    if backend == "onnxruntime":  # one fused attention and two skip layer norms per layer
+        assert artifact.facts["ort_fusions"]["attention"] == 2
+        assert artifact.facts["ort_fusions"]["skip_layer_normalization"] == 4
 
 
 def test_random_bert_needs_no_download():

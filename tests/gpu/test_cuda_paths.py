@@ -216,6 +216,58 @@ def test_onnxruntime_cuda_graph_is_captured_and_replayed(tmp_path):
     assert cuda_graph_launches(step) >= 1  # the worker's own proof, as for compile_cudagraphs
 
 
+@needs_ort_cuda
+def test_onnxruntime_channels_last_runs_nhwc_kernels(tmp_path):
+    """prefer_nhwc is only a wish: the row says channels_last when ORT's optimised graph holds
+    its NHWC convolutions, which this wheel has."""
+    from benchmark.backends.onnxruntime import OnnxRuntimeBackend
+
+    model = conv_net().to(CUDA)
+    example = (torch.randn(16, 3, 32, 32, device=CUDA),)
+    reference = fp32_reference(model, example)
+    ctx = BuildContext(
+        model=model, example=example, precision=PRECISIONS["fp16"], device=CUDA, calibration=lambda: iter(()),
+        quantization="dynamic", workdir=tmp_path, threads=4, channels_last=True,
+    )  # fmt: skip
+    artifact = OnnxRuntimeBackend().build(ctx)
+    with torch.inference_mode():
+        out = artifact.run(*cast_inputs(example, artifact.input_dtype)).clone()
+    torch.cuda.synchronize()
+    artifact.read_first_call_evidence()
+    assert artifact.facts["ort_prefer_nhwc"] == "1" and artifact.facts["ort_nhwc_nodes"] >= 2
+    assert artifact.facts["memory_format"] == "channels_last"
+    assert relative_error(out, reference) < 2e-2
+
+
+@needs_ort_cuda
+def test_onnxruntime_fused_attention_on_cuda_fp16_honours_padding(tmp_path):
+    """ORT's fused Attention (the fusions of fuse_for_ort) on the GPU, fp16, with padded rows."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from benchmark.backends.onnxruntime import OnnxRuntimeBackend
+    from benchmark.models.hf import LogitsOnly
+
+    torch.manual_seed(0)
+    config = BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128)
+    model = LogitsOnly(BertForSequenceClassification(config, attn_implementation="sdpa")).eval().to(CUDA)
+    ids = torch.randint(5, config.vocab_size, (8, 32), device=CUDA)
+    mask = torch.ones_like(ids)
+    mask[::2, 20:] = 0  # every other row padded
+    reference = fp32_reference(model, (ids, mask))
+    ctx = BuildContext(
+        model=model, example=(ids, mask), precision=PRECISIONS["fp16"], device=CUDA,
+        calibration=lambda: iter(()), quantization="dynamic", workdir=tmp_path, threads=4,
+    )  # fmt: skip
+    artifact = OnnxRuntimeBackend().build(ctx)
+    with torch.inference_mode():
+        out = artifact.run(ids, mask).clone()
+    torch.cuda.synchronize()
+    artifact.read_first_call_evidence()
+    assert artifact.facts["ort_fusions"]["attention"] == 2
+    assert artifact.facts["ort_host_float_nodes"] == 0
+    assert relative_error(out, reference) < 2e-2
+
+
 @needs_torchao
 @pytest.mark.parametrize("precision", ["int8", "fp8"])
 def test_torchao_quantizes_every_aligned_linear(tmp_path, precision):
