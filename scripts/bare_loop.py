@@ -85,9 +85,9 @@ def recipe_call(model: str, batch_size: int, seq_len: int) -> Callable[[], objec
     """The best-known twenty lines, written without the project's code."""
     torch.backends.cudnn.benchmark = True
     if model == "bert":
-        from transformers import BertConfig, BertForSequenceClassification
+        from transformers import AutoModelForSequenceClassification, BertConfig
 
-        net = BertForSequenceClassification(BertConfig(), attn_implementation="sdpa")
+        net = AutoModelForSequenceClassification.from_config(BertConfig(), attn_implementation="sdpa")
         ids = torch.randint(0, 30522, (batch_size, seq_len), device="cuda")
         args = (ids, torch.ones_like(ids))
         net = net.eval().cuda().half()
