@@ -129,7 +129,7 @@ def sweep_table(record_dirs: list[Path], out: Path, with_recipe: bool) -> None:
     lines = [header, "|---|---|---|---|---|---|"]
     if with_recipe:
         lines = [
-            header[:-1] + " recipe ms/sample (p50) | best p50 / recipe |",
+            header + " recipe ms/sample (p50) | best p50 / recipe |",
             "|---|---|---|---|---|---|---|---|",
         ]
     for (model, batch), record in sorted(best_rows(record_dirs).items()):
