@@ -101,12 +101,14 @@ def preflight() -> None:
         check_model_option_overrides,
         check_option_overrides,
         check_override_keys,
+        check_override_values,
     )
 
     overrides = [a for a in sys.argv[1:] if "=" in a and not a.startswith("-")]
     try:
         check_override_keys(overrides)
         check_group_choices(overrides)
+        check_override_values(overrides)
         check_option_overrides(overrides)
         check_model_option_overrides(overrides)
     except BadInput as exc:

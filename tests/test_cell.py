@@ -119,7 +119,7 @@ def test_a_misspelt_option_exits_2_in_well_under_two_seconds(tmp_path):
     assert done.returncode == 2 and time.monotonic() - started < 2
     assert done.stderr.strip().splitlines() == [
         "bad input: backend.options.opst is not an option of onnxruntime: did you mean "
-        "backend.options.opset? their options: cuda_graph, graph_optimization, opset, provider"
+        "backend.options.opset? their options: cuda_graph, fusions, graph_optimization, opset, provider"
     ]
 
 
@@ -149,6 +149,12 @@ def test_report_in_a_folder_without_a_store_says_so_and_creates_none(tmp_path, m
         (["timing.mins=1"], "bad input: timing.mins is not a key of this benchmark: did you mean timing.min_s? `python -m benchmark --help` lists them"),
         (["model=resnt"], "bad input: model=resnt is not in conf/model/: did you mean model=resnet? known: bert, cnn, fcn, gptneo, hf, lstm, mobilenet, module, onnx, resnet, t5, torchvision"),
         (["precision=fp8", "device=cpu"], "cannot run here: eager on cpu runs fp32, int8, not fp8"),
+        (["tf32=maybe"], "bad input: tf32=maybe does not fit: tf32 takes true or false"),
+        (["batch_size=1,x"], "bad input: batch_size=x does not fit: batch_size takes a whole number"),
+        (["threads=many"], "bad input: threads=many does not fit: threads takes a whole number or null"),
+        (["hydra/launcher=gpu"], "bad input: hydra/launcher=gpu is not in conf/hydra/launcher/: did you mean hydra/launcher=gpus? known: basic, cpus, gpus, joblib, slurm, submitit_local, submitit_slurm"),
+        (["backend=compile", "backend.options.mode=fastest"], "bad input: backend.options.mode=fastest is not allowed by compile: one of default, reduce-overhead, max-autotune, max-autotune-no-cudagraphs"),
+        (["backend=compile_cudagraphs", "backend.options.freezing=maybe"], "bad input: backend.options.freezing=maybe is not allowed by compile_cudagraphs: one of true, false"),
     ],
 )  # fmt: skip
 def test_a_single_run_that_cannot_run_exits_2_with_one_line_before_any_work(args, line, tmp_path):
@@ -183,6 +189,25 @@ def test_sweep_exit_codes_and_summary_group_each_failure_once():
     assert exit_code(["ok", "skipped"], ["", ""]) == 0
     assert exit_code(["ok", "invalid"], ["", "QualityGate"]) == 3
     assert exit_code(["ok", "skipped"], ["", "BadInput"]) == 1
+
+
+def test_option_choices_are_read_from_the_constructors_annotations():
+    from benchmark.backends.compile import MODES
+    from benchmark.sweep.cell import class_option_choices
+
+    compile_choices = class_option_choices("benchmark.backends.compile.CompileBackend")
+    assert compile_choices == {"mode": MODES, "fullgraph": (True, False), "freezing": (True, False)}
+    ort = class_option_choices("benchmark.backends.onnxruntime.OnnxRuntimeBackend")
+    assert ort["provider"] == ("auto", "tensorrt") and "opset" not in ort  # an int: any value
+
+
+def test_a_value_the_composed_config_holds_is_checked_too():
+    from benchmark.sweep.cell import check_backend_options
+
+    backend = compose_cell("backend=compile").backend
+    backend.options.mode = "fastest"  # e.g. from a YAML of your own, which the command line never saw
+    with pytest.raises(BadInput, match="backend.options.mode=fastest is not allowed by compile"):
+        check_backend_options(backend)
 
 
 def test_help_lists_every_dataset_there_is():

@@ -3,7 +3,7 @@ leak between cells, and dynamic=False keeps one specialised graph per shape."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from torch import nn
@@ -11,7 +11,8 @@ from torch import nn
 from benchmark.backends import Artifact, Backend, BuildContext, Inputs, LabelMismatch, UnsupportedCell
 from benchmark.backends.torch_common import apply_precision, cast_inputs
 
-MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+Mode = Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]
+MODES = get_args(Mode)  # the command line's check reads the Literal (sweep/cell.py class_option_choices)
 
 
 def compile_module(
@@ -58,7 +59,7 @@ def inductor_cache(inductor_counters) -> str:
 
 
 class CompileBackend(Backend):
-    def __init__(self, mode: str = "default", fullgraph: bool = False, freezing: bool = False):
+    def __init__(self, mode: Mode = "default", fullgraph: bool = False, freezing: bool = False):
         if mode not in MODES:
             raise ValueError(f"backend.options.mode={mode!r} is not one of {', '.join(MODES)}")
         self.mode, self.fullgraph, self.freezing = mode, fullgraph, freezing

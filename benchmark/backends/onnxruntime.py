@@ -13,7 +13,7 @@ import json
 from collections import Counter
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -149,8 +149,8 @@ class OnnxRuntimeBackend(FileBackend):
     def __init__(
         self,
         opset: int = 18,
-        graph_optimization: str = "all",
-        provider: str = "auto",
+        graph_optimization: Literal["all", "basic", "none"] = "all",
+        provider: Literal["auto", "tensorrt"] = "auto",
         cuda_graph: bool = False,
         fusions: bool = True,
     ):

@@ -121,9 +121,10 @@ def check_dataset(name: str) -> None:
         raise BadInput(f"dataset={name} is not a dataset here: {hint}known: {', '.join(known)}")
 
 
-def class_options(target: str) -> list[str] | None:
-    """The keyword arguments the class `target` (package.module.Class) takes in __init__, read
-    from its source with ast (no import: the parent stays light); None if it cannot be read."""
+def _class_init(target: str):
+    """The module's syntax tree and the `__init__` of the class `target` (package.module.Class),
+    parsed from its source (no import: the parent stays light); (tree, None) for a class without
+    one, None if the class cannot be found."""
     import ast
 
     from benchmark.code_digest import module_file
@@ -132,14 +133,56 @@ def class_options(target: str) -> list[str] | None:
     path = module_file(module)
     if path is None:
         return None
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
         if isinstance(node, ast.ClassDef) and node.name == class_name:
-            for item in node.body:
-                if isinstance(item, ast.FunctionDef) and item.name == "__init__":
-                    args = item.args
-                    return [a.arg for a in [*args.args[1:], *args.kwonlyargs]]
-            return []
+            init = next(
+                (i for i in node.body if isinstance(i, ast.FunctionDef) and i.name == "__init__"), None
+            )
+            return tree, init
     return None
+
+
+def class_options(target: str) -> list[str] | None:
+    """The keyword arguments the class `target` takes in __init__; None if it cannot be read."""
+    found = _class_init(target)
+    if found is None:
+        return None
+    _, init = found
+    return [a.arg for a in [*init.args.args[1:], *init.args.kwonlyargs]] if init else []
+
+
+def class_option_choices(target: str) -> dict[str, tuple]:
+    """The values each keyword argument of the class's __init__ allows, where its annotation
+    says: `Literal[...]` (directly or through a module-level alias) or `bool`."""
+    import ast
+
+    found = _class_init(target)
+    if found is None or found[1] is None:
+        return {}
+    tree, init = found
+    aliases = {
+        t.id: node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+        if isinstance(t, ast.Name)
+    }
+
+    def choices(annotation) -> tuple | None:
+        if isinstance(annotation, ast.Name):
+            if annotation.id == "bool":
+                return (True, False)
+            return choices(aliases[annotation.id]) if annotation.id in aliases else None
+        if isinstance(annotation, ast.Subscript) and getattr(annotation.value, "id", "") == "Literal":
+            inner = annotation.slice
+            return tuple(
+                ast.literal_eval(e) for e in (inner.elts if isinstance(inner, ast.Tuple) else [inner])
+            )
+        return None
+
+    args = [*init.args.args[1:], *init.args.kwonlyargs]
+    return {a.arg: c for a in args if (c := choices(a.annotation)) is not None}
 
 
 def backend_target(name: str) -> str | None:
@@ -214,12 +257,39 @@ def check_model_option_overrides(overrides: list[str]) -> None:
 
 def check_option_overrides(overrides: list[str]) -> None:
     """Before Hydra composes anything: a `backend.options.<key>=` override (with or without `+`)
-    must be an option of every backend of the command; else one line with the closest name."""
+    must be an option of every backend of the command, with a value it allows; else one line
+    with the closest name, or the allowed values."""
     backends, options = choices_and_option_keys(overrides, "backend", default="eager")
-    known = {name: class_options(target) for name in backends if (target := backend_target(name))}
+    targets = {name: target for name in backends if (target := backend_target(name))}
+    known = {name: class_options(target) for name, target in targets.items()}
     known = {name: opts for name, opts in known.items() if opts is not None}
     if known:  # else a glob or an unknown backend: Hydra's composition answers it
         check_option_keys(known, options)
+        check_option_values(overrides, {name: class_option_choices(t) for name, t in targets.items()})
+
+
+def check_option_values(overrides: list[str], choices: dict[str, dict[str, tuple]]) -> None:
+    """`backend.options.mode=fastest`: each value (each of a sweep's) must be one the backend's
+    constructor allows (its annotation: Literal[...] or bool)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    wanted = [o for o in overrides if o.lstrip("+~").startswith("backend.options.")]
+    try:
+        parsed = OverridesParser.create().parse_overrides(wanted)
+    except HydraException:  # a syntax error: Hydra's own message says where
+        return
+    for override in parsed:
+        key = override.key_or_group.removeprefix("backend.options.")
+        try:
+            values = list(override.sweep_iterator()) if override.is_sweep_override() else [override.value()]
+        except HydraException:
+            continue
+        for name, allowed in ((n, c[key]) for n, c in choices.items() if key in c):
+            for value in values:
+                if value not in allowed:
+                    shown = ", ".join(str(a).lower() if isinstance(a, bool) else str(a) for a in allowed)
+                    raise BadInput(f"backend.options.{key}={value} is not allowed by {name}: one of {shown}")
 
 
 def known_key_paths() -> list[str]:
@@ -262,6 +332,67 @@ def check_override_keys(overrides: list[str]) -> None:
         raise BadInput(f"{key} is not a key of this benchmark: {hint}`python -m benchmark --help` lists them")
 
 
+def hydra_group_options(group: str) -> list[str]:
+    """What Hydra itself finds for a group of its own (hydra/launcher: its plugins' and ours)."""
+    # Hydra lists a group's options only through its config loader, which it keeps internal.
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+
+    from benchmark.config import conf_dir
+
+    search_path = create_config_search_path(str(conf_dir()))
+    return ConfigLoaderImpl(config_search_path=search_path).get_group_options(group)
+
+
+SCHEMA_TYPES = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+
+
+def check_override_values(overrides: list[str]) -> None:
+    """`tf32=maybe`: a value the schema's key cannot hold is refused before composing, with the
+    key, the value and what the key takes (Hydra would fail the same later, in many lines)."""
+    from dataclasses import fields, is_dataclass
+    from typing import get_args, get_type_hints
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf, ValidationError
+
+    from benchmark.config import BenchmarkConfig
+
+    def leaves(node, prefix: str = ""):
+        hints = get_type_hints(node)
+        for f in fields(node):
+            kind = hints[f.name]
+            if is_dataclass(kind):
+                yield from leaves(kind, prefix + f.name + ".")
+            elif kind in SCHEMA_TYPES or any(a in SCHEMA_TYPES for a in get_args(kind)):
+                yield prefix + f.name, kind
+
+    types = dict(leaves(BenchmarkConfig))
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except HydraException:  # a syntax error: Hydra's own message says where
+        return
+    schema = OmegaConf.structured(BenchmarkConfig)
+    for override in parsed:
+        key = override.key_or_group
+        if key not in types:
+            continue
+        try:
+            values = list(override.sweep_iterator()) if override.is_sweep_override() else [override.value()]
+        except HydraException:  # glob(), range() and the like: Hydra expands them
+            continue
+        for value in values:
+            try:
+                OmegaConf.update(schema, key, value, merge=True)
+            except ValidationError:
+                kind = types[key]
+                wanted = SCHEMA_TYPES.get(kind) or " or ".join(
+                    SCHEMA_TYPES.get(a, "null") for a in get_args(kind)
+                )
+                raise BadInput(f"{key}={value} does not fit: {key} takes {wanted}") from None
+
+
 def check_group_choices(overrides: list[str]) -> None:
     """`model=resnt` is refused before composing, with the closest of that group's YAMLs."""
     import difflib
@@ -278,9 +409,12 @@ def check_group_choices(overrides: list[str]) -> None:
     for override in overrides:
         key, _, value = override.lstrip("+").partition("=")
         folders = [root / key for root in roots if (root / key).is_dir()]
-        if "/" in key or not folders or "(" in value:  # globs and other sweep functions: Hydra's
+        if "(" in value or not (folders or key.startswith("hydra/")):  # glob() etc.: Hydra's
             continue
-        choices = sorted({p.stem for folder in folders for p in folder.glob("*.yaml")})
+        if key.startswith("hydra/"):  # hydra/launcher=gpus: ours and Hydra's plugins'
+            choices = hydra_group_options(key)
+        else:
+            choices = sorted({p.stem for folder in folders for p in folder.glob("*.yaml")})
         for choice in (c.strip() for c in value.strip("[]").split(",")):
             if choice and choice not in choices:
                 close = difflib.get_close_matches(choice, choices, n=1)
@@ -312,10 +446,17 @@ def check_option_keys(known: dict[str, list[str]], keys) -> None:
 
 
 def check_backend_options(backend: DictConfig) -> None:
-    """A misspelt backend option fails here, before any worker, with the closest known ones."""
+    """A misspelt backend option, or a value its constructor's annotation does not allow, fails
+    here, before any worker, with the closest known ones (read from source: no import)."""
     known = class_options(backend._target_)
     if known is not None:
         check_option_keys({backend.name: known}, backend.options)
+    for key, allowed in class_option_choices(backend._target_).items():
+        if key in backend.options and backend.options[key] not in allowed:
+            shown = ", ".join(str(a).lower() if isinstance(a, bool) else str(a) for a in allowed)
+            raise BadInput(
+                f"backend.options.{key}={backend.options[key]} is not allowed by {backend.name}: one of {shown}"
+            )
 
 
 def declared_unsupported_reason(cfg: DictConfig, device: str) -> str | None:
