@@ -249,3 +249,11 @@ def test_memory_format_reads_the_weights_not_the_wish():
     assert memory_format_of(conv) == "contiguous"
     assert memory_format_of(conv.to(memory_format=torch.channels_last)) == "channels_last"
     assert memory_format_of(nn.Sequential(nn.Conv2d(8, 8, 1))) is None  # 1x1: both layouts at once
+
+
+def test_ort_cudnn_algorithm_search_follows_the_key_unless_the_option_names_one():
+    from benchmark.backends.onnxruntime import OnnxRuntimeBackend
+
+    assert OnnxRuntimeBackend().algo_search(cudnn_benchmark=True) == "EXHAUSTIVE"
+    assert OnnxRuntimeBackend().algo_search(cudnn_benchmark=False) == "HEURISTIC"
+    assert OnnxRuntimeBackend(conv_algo_search="HEURISTIC").algo_search(cudnn_benchmark=True) == "HEURISTIC"

@@ -119,7 +119,7 @@ def test_a_misspelt_option_exits_2_in_well_under_two_seconds(tmp_path):
     assert done.returncode == 2 and time.monotonic() - started < 2
     assert done.stderr.strip().splitlines() == [
         "bad input: backend.options.opst is not an option of onnxruntime: did you mean "
-        "backend.options.opset? their options: cuda_graph, fusions, graph_optimization, opset, provider"
+        "backend.options.opset? their options: conv_algo_search, cuda_graph, fusions, graph_optimization, opset, provider"
     ]
 
 
@@ -208,6 +208,31 @@ def test_a_value_the_composed_config_holds_is_checked_too():
     backend.options.mode = "fastest"  # e.g. from a YAML of your own, which the command line never saw
     with pytest.raises(BadInput, match="backend.options.mode=fastest is not allowed by compile"):
         check_backend_options(backend)
+
+
+def test_the_summary_counts_this_runs_cells_not_an_earlier_runs_in_the_same_folder(tmp_path, capsys):
+    import json
+    import os
+
+    from omegaconf import OmegaConf
+
+    from benchmark.sweep.end import SweepSummary
+    from benchmark.sweep.summary import OUTCOME_FILE
+
+    def outcome(job: str, status: str) -> None:
+        (tmp_path / job).mkdir()
+        line = {"name": job, "status": status, "error_type": "", "message": "", "sweep_id": "s",
+                "store": "sqlite:///m.db", "experiment": "e"}  # fmt: skip
+        (tmp_path / job / OUTCOME_FILE).write_text(json.dumps(line))
+
+    outcome("0_earlier", "error")
+    os.utime(tmp_path / "0_earlier" / OUTCOME_FILE, (1, 1))  # written long before this run
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})
+    summary = SweepSummary()
+    summary.on_multirun_start(config)
+    outcome("0_now", "ok")
+    summary.on_multirun_end(config)
+    assert "Sweep done: 1 cells: 1 ok. Exit code 0." in capsys.readouterr().out
 
 
 def test_help_lists_every_dataset_there_is():
