@@ -12,7 +12,8 @@
 #        bash scripts/gpu_trust.sh sweep NAME GPUS [CORES]  start sweep NAME on GPUS (and CORES): all (every cell, the
 #                                                   onnxruntime ones last, so its parts can follow),
 #                                                   torch | ort (its halves), repeat (fp16 bs64 again),
-#                                                   speed | autotune (issue 16's fp16 rows)
+#                                                   speed | autotune (issue 16's fp16 rows),
+#                                                   ab_layout | ab_tf32 | ab_ort | ab_freezing (its leads)
 #        bash scripts/gpu_trust.sh testgpu GPU      make test-gpu on one GPU (log -> $OUT)
 #        bash scripts/gpu_trust.sh bare GPU [CORES]        bare_loop.py over the speed sweep's best rows (-> $OUT)
 #        bash scripts/gpu_trust.sh restore DIR      records of an earlier machine (collect's records.tgz
@@ -50,6 +51,13 @@ case ${1:-} in
       # issue 16: the speed rows at fp16 with the new defaults (cudnn_benchmark, memory_format=auto,
       # ORT fusions); max-autotune apart, since its builds take minutes (build timeout: a reason)
       speed) cells=(backend=eager,compile_cudagraphs,onnxruntime,onnxruntime_cudagraphs precision=fp16 batch_size=1,64) ;;
+      # the leads of docs/results/speed/README.md, each one switch against the defaults
+      ab_layout) cells=(backend=eager,compile_cudagraphs,onnxruntime precision=fp16 batch_size=64 memory_format=channels_last,contiguous)
+                 models=(model=resnet,mobilenet "${models[@]:1}") ;;
+      ab_tf32) cells=(backend=eager,compile_cudagraphs precision=fp16 batch_size=64 tf32=true)
+               models=(model=resnet,mobilenet "${models[@]:1}") ;;
+      ab_ort) cells=(backend=onnxruntime,onnxruntime_cudagraphs precision=fp16 batch_size=1,64 backend.options.conv_algo_search=HEURISTIC) ;;
+      ab_freezing) cells=(backend=compile_cudagraphs precision=fp16 batch_size=1,64 backend.options.freezing=true) ;;
       autotune) cells=(backend=compile_max_autotune precision=fp16 timeout_s.build=300)  # batch fastest,
                 models=(model=resnet,bert,mobilenet "${models[@]:1}" batch_size=64,1) ;;       # MobileNetV3 last
       *) echo "unknown sweep $name"; exit 2 ;;
@@ -82,7 +90,7 @@ case ${1:-} in
   collect)
     (cd /tmp/multirun && tar czf "$OUT/records.tgz" $(find . -name record.json -o -name multirun.yaml))
     (cd /tmp/logs && tar czf "$OUT/logs.tgz" .)
-    python3 -m benchmark.results.report --records $(ls -d /tmp/multirun/{all,torch,ort,speed,autotune}* 2>/dev/null) --out /tmp/report/report.md > /dev/null 2>&1
+    python3 -m benchmark.results.report --records $(ls -d /tmp/multirun/{all,torch,ort,speed,autotune,ab_}* 2>/dev/null) --out /tmp/report/report.md > /dev/null 2>&1
     (cd /tmp/report && tar czf "$OUT/report.tgz" .)
     nvidia-smi --query-gpu=index,name,driver_version,clocks.sm,clocks.mem --format=csv > "$OUT/gpus.csv"
     for name in all torch ort; do
