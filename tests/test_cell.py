@@ -201,6 +201,19 @@ def test_option_choices_are_read_from_the_constructors_annotations():
     assert ort["provider"] == ("auto", "tensorrt") and "opset" not in ort  # an int: any value
 
 
+def test_values_under_a_group_are_checked_before_the_group_is_chosen():
+    from benchmark.sweep.cell import check_override_values
+
+    check_override_values(["model=resnet,bert", "model.pretrained=false", "model.max_length=256",
+                           "timing.min_s=1.5", "batch_size=range(1,4)", "+sweep=study"])  # fmt: skip
+    with pytest.raises(
+        BadInput, match="model.pretrained=maybe does not fit: model.pretrained takes true or false"
+    ):
+        check_override_values(["model=resnet", "model.pretrained=maybe"])
+    with pytest.raises(BadInput, match="timing.min_s=fast does not fit: timing.min_s takes a number"):
+        check_override_values(["timing.min_s=fast"])
+
+
 def test_a_value_the_composed_config_holds_is_checked_too():
     from benchmark.sweep.cell import check_backend_options
 

@@ -360,20 +360,20 @@ def check_override_values(overrides: list[str]) -> None:
     from benchmark.config import BenchmarkConfig
 
     def leaves(node, prefix: str = ""):
+        """(dotted key, (the dataclass that holds it, its field name, its type))"""
         hints = get_type_hints(node)
         for f in fields(node):
             kind = hints[f.name]
             if is_dataclass(kind):
                 yield from leaves(kind, prefix + f.name + ".")
             elif kind in SCHEMA_TYPES or any(a in SCHEMA_TYPES for a in get_args(kind)):
-                yield prefix + f.name, kind
+                yield prefix + f.name, (node, f.name, kind)
 
     types = dict(leaves(BenchmarkConfig))
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except HydraException:  # a syntax error: Hydra's own message says where
         return
-    schema = OmegaConf.structured(BenchmarkConfig)
     for override in parsed:
         key = override.key_or_group
         if key not in types:
@@ -382,11 +382,11 @@ def check_override_values(overrides: list[str]) -> None:
             values = list(override.sweep_iterator()) if override.is_sweep_override() else [override.value()]
         except HydraException:  # glob(), range() and the like: Hydra expands them
             continue
+        owner, name, kind = types[key]
         for value in values:
-            try:
-                OmegaConf.update(schema, key, value, merge=True)
+            try:  # on the dataclass that holds the key: `model` itself is unset until a group fills it
+                OmegaConf.update(OmegaConf.structured(owner), name, value, merge=True)
             except ValidationError:
-                kind = types[key]
                 wanted = SCHEMA_TYPES.get(kind) or " or ".join(
                     SCHEMA_TYPES.get(a, "null") for a in get_args(kind)
                 )
