@@ -98,8 +98,8 @@ def conv_net() -> nn.Module:
     ).eval()  # fmt: skip
 
 
-@pytest.mark.parametrize("backend", [EagerBackend(), TorchScriptBackend(), CompileBackend("reduce-overhead")])
-def test_channels_last_on_cuda_lays_out_weights_and_inputs(tmp_path, backend):
+def channels_last_fp16_conv(tmp_path: Path):
+    """A small convolution network's fp16 channels_last build context, its batch and FP32 output."""
     model = conv_net().to(CUDA)
     example = (torch.randn(16, 3, 32, 32, device=CUDA),)
     reference = fp32_reference(model, example)
@@ -107,6 +107,12 @@ def test_channels_last_on_cuda_lays_out_weights_and_inputs(tmp_path, backend):
         model=model, example=example, precision=PRECISIONS["fp16"], device=CUDA, calibration=lambda: iter(()),
         quantization="dynamic", workdir=tmp_path, threads=4, channels_last=True,
     )  # fmt: skip
+    return ctx, example, reference
+
+
+@pytest.mark.parametrize("backend", [EagerBackend(), TorchScriptBackend(), CompileBackend("reduce-overhead")])
+def test_channels_last_on_cuda_lays_out_weights_and_inputs(tmp_path, backend):
+    ctx, example, reference = channels_last_fp16_conv(tmp_path)
     artifact = (
         backend.build(ctx)
         if not hasattr(backend, "export")
@@ -222,13 +228,7 @@ def test_onnxruntime_channels_last_runs_nhwc_kernels(tmp_path):
     its NHWC convolutions, which this wheel has."""
     from benchmark.backends.onnxruntime import OnnxRuntimeBackend
 
-    model = conv_net().to(CUDA)
-    example = (torch.randn(16, 3, 32, 32, device=CUDA),)
-    reference = fp32_reference(model, example)
-    ctx = BuildContext(
-        model=model, example=example, precision=PRECISIONS["fp16"], device=CUDA, calibration=lambda: iter(()),
-        quantization="dynamic", workdir=tmp_path, threads=4, channels_last=True,
-    )  # fmt: skip
+    ctx, example, reference = channels_last_fp16_conv(tmp_path)
     artifact = OnnxRuntimeBackend().build(ctx)
     with torch.inference_mode():
         out = artifact.run(*cast_inputs(example, artifact.input_dtype)).clone()
