@@ -415,6 +415,14 @@ def test_partly_quantized_rows_say_how_much_and_repeated_failures_are_one_findin
     assert list(row_labels(runs))[2] == "onnxruntime cuda fp16 (1/4 layers)"
     assert list(row_labels(runs))[0] == "eager cuda fp32"
 
+    runs["params.backend.options.freezing"] = ["False", "True", None, "False"]
+    runs["params.tf32"] = ["False"] * 4
+    labels = list(row_labels(runs))
+    assert labels[0] == "eager cuda fp32"  # nothing varies within its row
+
+    both = pd.concat([runs.iloc[[0]], runs.iloc[[0]].assign(**{"params.backend.options.freezing": "True"})])
+    assert list(row_labels(both)) == ["eager cuda fp32 freezing=False", "eager cuda fp32 freezing=True"]
+
     missing = "ImageNet-mini not found: run `make data`"
     failed = pd.DataFrame(
         [{**runs.iloc[0].to_dict(), "status": "error", "error_type": "MissingAsset", "message": missing,

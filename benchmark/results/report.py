@@ -204,7 +204,25 @@ def row_labels(runs: pd.DataFrame) -> pd.Series:
     )  # fmt: skip
     layout = runs.get("fact.memory_format", pd.Series(index=runs.index, dtype=object))
     nhwc = layout.eq("channels_last").map({True: " channels_last", False: ""})
-    return runs["backend"] + " " + runs["device"] + " " + precision + nhwc
+    rows = runs["backend"] + " " + runs["device"] + " " + precision + nhwc
+    return rows + varying_settings(runs, rows)
+
+
+# Settings that change a row without changing its backend, device or precision; the backend's
+# options (params.backend.options.*) count too.
+ROW_SETTINGS = ("params.tf32", "params.cudnn_benchmark")
+
+
+def varying_settings(runs: pd.DataFrame, rows: pd.Series) -> pd.Series:
+    """` freezing=True`-style suffixes for the settings that differ between runs that would
+    otherwise share a row (a sweep of `backend.options.freezing=true,false`), so that no row
+    hides another; a setting every run of the row shares says nothing and is left out."""
+    suffix = pd.Series("", index=runs.index)
+    for column in [c for c in runs.columns if c in ROW_SETTINGS or c.startswith("params.backend.options.")]:
+        values = runs[column].fillna("unset").astype(str)
+        varies = values.groupby(rows).transform("nunique") > 1
+        suffix = suffix.where(~varies, suffix + " " + column.rsplit(".", 1)[-1] + "=" + values)
+    return suffix
 
 
 def split_not_offered(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
