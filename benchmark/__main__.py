@@ -102,6 +102,7 @@ def preflight() -> None:
         check_option_overrides,
         check_override_keys,
         check_override_values,
+        options_of_swept_groups_forced,
     )
 
     overrides = [a for a in sys.argv[1:] if "=" in a and not a.startswith("-")]
@@ -114,6 +115,7 @@ def preflight() -> None:
     except BadInput as exc:
         print(f"bad input: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    sys.argv[1:] = options_of_swept_groups_forced(sys.argv[1:])
 
 
 if __name__ == "__main__":

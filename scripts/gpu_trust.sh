@@ -14,6 +14,7 @@
 #                                                   torch | ort (its halves), repeat (fp16 bs64 again),
 #                                                   speed | autotune (issue 16's fp16 rows),
 #                                                   ab_layout | ab_tf32 | ab_ort | ab_freezing (its leads)
+#        bash scripts/gpu_trust.sh chain N1,N2 GPUS [CORES]  sweeps N1, N2, ... one after the other
 #        bash scripts/gpu_trust.sh testgpu GPU      make test-gpu on one GPU (log -> $OUT)
 #        bash scripts/gpu_trust.sh bare GPU [CORES]        bare_loop.py over the speed sweep's best rows (-> $OUT)
 #        bash scripts/gpu_trust.sh restore DIR      records of an earlier machine (collect's records.tgz
@@ -67,9 +68,17 @@ case ${1:-} in
     rm -rf "/tmp/repo_$name" && mkdir -p "/tmp/repo_$name" && cp -r benchmark conf scripts Makefile "/tmp/repo_$name/"
     cd "/tmp/repo_$name" && export PYTHONPATH=/tmp/site:/tmp/ortsite:$PWD
     again=(resume=true); [[ $name == repeat* ]] && again=(resume=false)  # repeats: not the first run's records
-    CUDA_VISIBLE_DEVICES=$gpus setsid nohup "${pin[@]}" python3 -m benchmark -m "${cells[@]}" "${models[@]}" "${common[@]}" "${again[@]}" \
-      "hydra.sweep.dir=/tmp/multirun/$name" > "/tmp/logs/$name.txt" 2>&1 < /dev/null &
-    echo "sweep $name started on GPUs $gpus" ;;
+    run=(python3 -m benchmark -m "${cells[@]}" "${models[@]}" "${common[@]}" "${again[@]}" "hydra.sweep.dir=/tmp/multirun/$name")
+    if [ -n "${FOREGROUND:-}" ]; then  # inside `chain`: one sweep after the other
+      CUDA_VISIBLE_DEVICES=$gpus "${pin[@]}" "${run[@]}" > "/tmp/logs/$name.txt" 2>&1 < /dev/null
+    else
+      CUDA_VISIBLE_DEVICES=$gpus setsid nohup "${pin[@]}" "${run[@]}" > "/tmp/logs/$name.txt" 2>&1 < /dev/null &
+      echo "sweep $name started on GPUs $gpus"
+    fi ;;
+  chain)  # sweeps NAME1,NAME2,... one after the other on GPUS (and CORES), detached
+    setsid nohup bash -c "for n in ${2//,/ }; do FOREGROUND=1 bash $0 sweep \$n $3 ${4:-}; done" \
+      > "/tmp/logs/chain_$3.out" 2>&1 < /dev/null &
+    echo "sweeps $2 started, one after the other, on GPUs $3" ;;
   bare)  # the speed sweep's best rows: harness vs bare loop vs the hand-written recipe
     CUDA_VISIBLE_DEVICES=$2 taskset -c "${3:-0-$(($(nproc) - 1))}" python3 scripts/bare_loop.py --records /tmp/multirun/speed /tmp/multirun/autotune \
       --out "$OUT/harness_vs_bare.md" --recipe 2>&1 | grep -E "^\||table|Error" ;;

@@ -214,6 +214,15 @@ def test_values_under_a_group_are_checked_before_the_group_is_chosen():
         check_override_values(["timing.min_s=fast"])
 
 
+def test_an_option_of_every_swept_backend_reaches_hydra_as_a_forced_key():
+    from benchmark.sweep.cell import options_of_swept_groups_forced
+
+    swept = ["-m", "backend=onnxruntime,onnxruntime_cudagraphs", "backend.options.opset=17", "batch_size=1,2"]
+    assert options_of_swept_groups_forced(swept)[2] == "++backend.options.opset=17"
+    one = ["backend=onnxruntime", "backend.options.opset=17", "+backend.options.x=1"]
+    assert options_of_swept_groups_forced(one) == one  # one backend: its own options are in struct
+
+
 def test_a_value_the_composed_config_holds_is_checked_too():
     from benchmark.sweep.cell import check_backend_options
 

@@ -268,6 +268,27 @@ def check_option_overrides(overrides: list[str]) -> None:
         check_option_values(overrides, {name: class_option_choices(t) for name, t in targets.items()})
 
 
+def options_of_swept_groups_forced(args: list[str]) -> list[str]:
+    """`backend=onnxruntime,onnxruntime_cudagraphs backend.options.opset=17`: Hydra composes a
+    multirun's own config before any job, without the swept choices, so the group's default
+    (eager) would refuse the option. Once the checks above have found the option in every swept
+    choice, `++` lets that first composition add it; each job then sets it on its own choice."""
+    swept = {
+        group
+        for arg in args
+        for group in ("backend", "model")
+        if arg.lstrip("+").startswith(f"{group}=") and ("," in arg or "(" in arg)
+    }
+    return [
+        "++" + arg
+        if not arg.startswith(("+", "~"))
+        and arg.split(".", 1)[0] in swept
+        and ".options." in arg.split("=")[0]
+        else arg
+        for arg in args
+    ]
+
+
 def check_option_values(overrides: list[str], choices: dict[str, dict[str, tuple]]) -> None:
     """`backend.options.mode=fastest`: each value (each of a sweep's) must be one the backend's
     constructor allows (its annotation: Literal[...] or bool)."""
