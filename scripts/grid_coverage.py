@@ -3,7 +3,10 @@
 Each cell of the grid is one of: declared unsupported by its backend or model YAML (known without
 running, the same reason the sweep would record), measured, skipped at run time (a reason the
 machine or the model gave), failed (crashed, timed out, out of memory), or not recorded in any
-of the folders given. Prints markdown: a table per model and the cells not recorded anywhere.
+of the folders given. Prints markdown: a table per model, the cells not recorded anywhere, and
+what measuring them would cost: each cell's wall time (load, build, scoring, timing, or until it
+failed) as recorded for the same cell, else the median of the same model and backend, else of the
+backend, else of every record given.
 
     python scripts/grid_coverage.py h200=docs/results/gpu-h200/records \\
         h100=docs/results/gpu-h100/records h100x4=docs/results/gpu-h100x4/records.tgz
@@ -44,6 +47,7 @@ class Cell:
 class Coverage:
     declared: set[Cell] = field(default_factory=set)  # ruled out by the backend or model YAML
     results: dict[Cell, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))  # folder -> status
+    wall_s: dict[Cell, list[float]] = field(default_factory=lambda: defaultdict(list))  # measured or failed
 
 
 def study_grid() -> dict[str, list[str]]:
@@ -109,6 +113,8 @@ def coverage(folders: dict[str, Path], device: str) -> tuple[dict[str, list[Cell
             cell = Cell(
                 by_record_name[record["model"]], record["backend"], record["precision"], record["batch_size"]
             )
+            if "wall_s" in record and record["status"] in MEASURED + FAILED:  # what a run costs, not a skip
+                found.wall_s[cell].append(float(record["wall_s"]))
             earlier = found.results[cell].get(label)
             if earlier not in MEASURED:  # a cell measured in a folder stays measured there, whatever else ran
                 found.results[cell][label] = record["status"]
@@ -126,6 +132,42 @@ def outcome(cell: Cell, found: Coverage) -> str:
     if "skipped" in statuses:
         return "skipped at run time"
     return "not recorded"
+
+
+def estimated_s(cell: Cell, found: Coverage) -> tuple[float, str] | None:
+    """The cell's expected wall time and what it rests on; None without any record to go by."""
+    from statistics import median
+
+    levels = (
+        ("this cell", lambda c: c == cell),
+        ("its model and backend", lambda c: (c.model, c.backend) == (cell.model, cell.backend)),
+        ("its backend", lambda c: c.backend == cell.backend),
+        ("every record", lambda c: True),
+    )
+    for basis, same in levels:
+        times = [t for c, ts in found.wall_s.items() if same(c) for t in ts]
+        if times:
+            return median(times), basis
+    return None
+
+
+def cost_lines(cells: list[Cell], found: Coverage) -> list[str]:
+    """Markdown: the estimated wall time of `cells` by backend, cheapest first."""
+    by_backend: dict[str, list[float]] = defaultdict(list)
+    bases: dict[str, int] = defaultdict(int)
+    for cell in cells:
+        estimate = estimated_s(cell, found)
+        if estimate is None:
+            return ["No record has a wall time to estimate from."]
+        by_backend[cell.backend].append(estimate[0])
+        bases[estimate[1]] += 1
+    lines = ["| backend | cells | estimated minutes |", "|---|---|---|"]
+    for backend, times in sorted(by_backend.items(), key=lambda item: sum(item[1])):
+        lines.append(f"| {backend} | {len(times)} | {sum(times) / 60:.0f} |")
+    total = sum(sum(t) for t in by_backend.values())
+    lines.append(f"\nAll {len(cells)} cells: about {total / 60:.0f} min one at a time on one device. Estimated from "
+                 + ", ".join(f"{basis} ({n})" for basis, n in bases.items()) + ".")  # fmt: skip
+    return lines
 
 
 def grouped(cells: list[Cell]) -> list[str]:
@@ -166,6 +208,15 @@ def main(arguments: list[str]) -> None:
         if cells:
             print(f"\n{model}, not recorded in any folder:\n")
             print("\n".join(f"- {line}" for line in grouped(cells)))
+    left = [
+        cell
+        for cells in cells_by_model.values()
+        for cell in cells
+        if outcome(cell, found) in ("not recorded", "failed")
+    ]
+    if left:
+        print("\n## What measuring the rest would cost (not recorded or failed)\n")
+        print("\n".join(cost_lines(left, found)))
 
 
 if __name__ == "__main__":

@@ -70,3 +70,22 @@ def test_grid_coverage_names_a_bad_folder_argument(tmp_path):
     )
     assert done.returncode != 0
     assert "LABEL=PATH" in done.stderr
+
+
+def test_the_rest_is_costed_from_the_records_wall_times(tmp_path):
+    folder = tmp_path / "runs"
+    for batch_size, wall_s in ((1, 60.0), (16, 120.0)):
+        write_record(folder, "cnn", "eager", "fp32", batch_size, "ok")
+        path = folder / f"cnn_eager_fp32_bs{batch_size}" / "record.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "wall_s": wall_s}))
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "grid_coverage.py"), f"a={folder}"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+
+    cost = out.split("## What measuring the rest would cost")[1]
+    cells, minutes = (
+        int(v) for v in next(x for x in cost.splitlines() if x.startswith("| eager |")).split("|")[2:4]
+    )
+    assert cells > 2 and minutes == round(cells * 90 / 60)  # every eager cell at the median, 90 s
+    assert "its model and backend" in cost and "every record" in cost  # the other backends: 90 s too
