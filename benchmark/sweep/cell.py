@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -289,28 +290,39 @@ def options_of_swept_groups_forced(args: list[str]) -> list[str]:
     ]
 
 
-def check_option_values(overrides: list[str], choices: dict[str, dict[str, tuple]]) -> None:
-    """`backend.options.mode=fastest`: each value (each of a sweep's) must be one the backend's
-    constructor allows (its annotation: Literal[...] or bool)."""
+def override_values(overrides: list[str]) -> Iterator[tuple[str, list]]:
+    """(key, its values: one, or each of a sweep's) for each override Hydra's own parser can
+    read; sweep functions Hydra expands itself (glob, range) and syntax errors are left to it."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
-    wanted = [o for o in overrides if o.lstrip("+~").startswith("backend.options.")]
     try:
-        parsed = OverridesParser.create().parse_overrides(wanted)
+        parsed = OverridesParser.create().parse_overrides(overrides)
     except HydraException:  # a syntax error: Hydra's own message says where
         return
     for override in parsed:
-        key = override.key_or_group.removeprefix("backend.options.")
         try:
             values = list(override.sweep_iterator()) if override.is_sweep_override() else [override.value()]
         except HydraException:
             continue
+        yield override.key_or_group, values
+
+
+def check_option_value(key: str, value, backend: str, allowed: tuple) -> None:
+    if value not in allowed:
+        shown = ", ".join(str(a).lower() if isinstance(a, bool) else str(a) for a in allowed)
+        raise BadInput(f"backend.options.{key}={value} is not allowed by {backend}: one of {shown}")
+
+
+def check_option_values(overrides: list[str], choices: dict[str, dict[str, tuple]]) -> None:
+    """`backend.options.mode=fastest`: each value (each of a sweep's) must be one the backend's
+    constructor allows (its annotation: Literal[...] or bool)."""
+    wanted = [o for o in overrides if o.lstrip("+~").startswith("backend.options.")]
+    for dotted, values in override_values(wanted):
+        key = dotted.removeprefix("backend.options.")
         for name, allowed in ((n, c[key]) for n, c in choices.items() if key in c):
             for value in values:
-                if value not in allowed:
-                    shown = ", ".join(str(a).lower() if isinstance(a, bool) else str(a) for a in allowed)
-                    raise BadInput(f"backend.options.{key}={value} is not allowed by {name}: one of {shown}")
+                check_option_value(key, value, name, allowed)
 
 
 def known_key_paths() -> list[str]:
@@ -374,8 +386,6 @@ def check_override_values(overrides: list[str]) -> None:
     from dataclasses import fields, is_dataclass
     from typing import get_args, get_type_hints
 
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
     from omegaconf import OmegaConf, ValidationError
 
     from benchmark.config import BenchmarkConfig
@@ -391,17 +401,8 @@ def check_override_values(overrides: list[str]) -> None:
                 yield prefix + f.name, (node, f.name, kind)
 
     types = dict(leaves(BenchmarkConfig))
-    try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
-    except HydraException:  # a syntax error: Hydra's own message says where
-        return
-    for override in parsed:
-        key = override.key_or_group
+    for key, values in override_values(overrides):
         if key not in types:
-            continue
-        try:
-            values = list(override.sweep_iterator()) if override.is_sweep_override() else [override.value()]
-        except HydraException:  # glob(), range() and the like: Hydra expands them
             continue
         owner, name, kind = types[key]
         for value in values:
@@ -473,11 +474,8 @@ def check_backend_options(backend: DictConfig) -> None:
     if known is not None:
         check_option_keys({backend.name: known}, backend.options)
     for key, allowed in class_option_choices(backend._target_).items():
-        if key in backend.options and backend.options[key] not in allowed:
-            shown = ", ".join(str(a).lower() if isinstance(a, bool) else str(a) for a in allowed)
-            raise BadInput(
-                f"backend.options.{key}={backend.options[key]} is not allowed by {backend.name}: one of {shown}"
-            )
+        if key in backend.options:
+            check_option_value(key, backend.options[key], backend.name, allowed)
 
 
 def declared_unsupported_reason(cfg: DictConfig, device: str) -> str | None:
