@@ -481,3 +481,17 @@ def test_gpu_energy_is_not_measured_on_the_cpu_nor_over_a_short_window(monkeypat
     with energy.GpuEnergy(torch.device("cuda")) as short:  # well under MIN_WINDOW_S
         pass
     assert short.metrics(samples=10) == {}
+
+
+@pytest.mark.parametrize("uuid", ["d005a1e0-f0bf", "GPU-d005a1e0-f0bf"])
+def test_nvml_finds_the_torch_device_by_its_uuid_whatever_cuda_visible_devices_says(uuid, monkeypatch):
+    from types import SimpleNamespace
+
+    from benchmark.measure.memory import nvml_handle
+
+    asked = []
+    nvml = SimpleNamespace(nvmlDeviceGetHandleByUUID=lambda u: asked.append(u) or f"handle {u}")
+    monkeypatch.setattr("benchmark.measure.memory._nvml", lambda: nvml)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: SimpleNamespace(uuid=uuid))
+    assert nvml_handle(torch.device("cuda", 0)) == "handle GPU-d005a1e0-f0bf"
+    assert asked == ["GPU-d005a1e0-f0bf"]  # NVML's form, prefixed once

@@ -13,7 +13,7 @@ import json
 from collections import Counter
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
@@ -40,6 +40,7 @@ FLOAT_COMPUTE_OPS = {
     "Attention",
     "MultiHeadAttention",
 }
+Provider = Literal["auto", "tensorrt"]  # auto: CUDA or CPU, as the cell's device says
 NHWC_DOMAIN = "com.ms.internal.nhwc"  # where ORT's layout transformer puts the NHWC kernels it chose
 
 
@@ -108,12 +109,6 @@ def quantize_int8(fp32_path: Path, out: Path, ctx: BuildContext, names: list[str
     return f"ORT static int8 QDQ, calibrated on {CALIBRATION_SAMPLES} train-split samples"
 
 
-def op_counts(path: Path) -> Counter:
-    import onnx
-
-    return Counter(node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node)
-
-
 # CUDA provider options that change a row's arithmetic, pinned to what its label says:
 # TF32 follows the `tf32` key (ORT's default is on); SkipLayerNormalization keeps its
 # default, non-strict kernel (strict accumulates fp16 rows in fp32: an fp16 row runs fp16).
@@ -150,15 +145,17 @@ class OnnxRuntimeBackend(FileBackend):
         self,
         opset: int = 18,
         graph_optimization: Literal["all", "basic", "none"] = "all",
-        provider: Literal["auto", "tensorrt"] = "auto",
+        provider: Provider = "auto",
         cuda_graph: bool = False,
         fusions: bool = True,
         conv_algo_search: Literal["follow_cudnn_benchmark", "EXHAUSTIVE", "HEURISTIC", "DEFAULT"] = (
             "follow_cudnn_benchmark"
         ),
     ):
-        if provider not in ("auto", "tensorrt"):
-            raise ValueError(f"backend.options.provider={provider!r} is not auto or tensorrt")
+        if provider not in get_args(Provider):
+            raise ValueError(
+                f"backend.options.provider={provider!r} is not one of {', '.join(get_args(Provider))}"
+            )
         self.opset, self.graph_optimization, self.provider = opset, graph_optimization, provider
         self.cuda_graph = cuda_graph  # the CUDA provider captures the session's run once and replays it
         self.fusions = fusions  # ORT's contrib-op fusions on float rows (fuse_for_ort)

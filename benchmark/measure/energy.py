@@ -12,17 +12,11 @@ MIN_WINDOW_S = 1.0  # the counter moves in steps of a few ms: a shorter window s
 
 
 def _handle(device) -> Any | None:
-    """NVML's handle of the torch CUDA device: NVML numbers every GPU of the host, while the
-    worker sees its own through CUDA_VISIBLE_DEVICES, so it is found by UUID."""
     try:
-        import torch
+        from benchmark.measure.memory import nvml_handle
 
-        from benchmark.measure.memory import _nvml
-
-        pynvml = _nvml()
-        uuid = str(torch.cuda.get_device_properties(device).uuid)
-        return pynvml.nvmlDeviceGetHandleByUUID(uuid if uuid.startswith("GPU-") else f"GPU-{uuid}")
-    except Exception:
+        return nvml_handle(device)
+    except Exception:  # no NVML here, or it refused: energy is not measured
         return None
 
 

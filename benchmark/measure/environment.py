@@ -114,13 +114,12 @@ def gpu_environment(device: torch.device) -> dict[str, Any]:
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version(),
     }
+    env["gpu_uuid"] = f"GPU-{props.uuid}"
     try:
-        import pynvml
+        from benchmark.measure.memory import _nvml, nvml_handle
 
-        pynvml.nvmlInit()
-        # by UUID: NVML numbers every GPU of the host, CUDA only those CUDA_VISIBLE_DEVICES shows
-        env["gpu_uuid"] = f"GPU-{props.uuid}"
-        handle = pynvml.nvmlDeviceGetHandleByUUID(env["gpu_uuid"])
+        handle = nvml_handle(device)
+        pynvml = _nvml()
         env["driver"] = pynvml.nvmlSystemGetDriverVersion()
         env["sm_clock_mhz"] = pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM)
         env["mem_clock_mhz"] = pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_MEM)

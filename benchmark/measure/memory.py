@@ -27,6 +27,15 @@ def _nvml():
     return pynvml
 
 
+def nvml_handle(device):
+    """NVML's handle of a torch CUDA device. NVML numbers every GPU of the host, CUDA only those
+    CUDA_VISIBLE_DEVICES shows, so the two meet by UUID. Raises where NVML is missing or refuses."""
+    import torch
+
+    uuid = str(torch.cuda.get_device_properties(device).uuid)
+    return _nvml().nvmlDeviceGetHandleByUUID(uuid if uuid.startswith("GPU-") else f"GPU-{uuid}")
+
+
 def nvml_process_bytes(pid: int) -> int | None:
     """GPU memory NVML attributes to `pid`, summed over devices; None without NVML."""
     try:
