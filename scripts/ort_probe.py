@@ -1,79 +1,179 @@
-"""Why is ONNX Runtime's CUDA provider slower than eager on a convolution network? Times the
-sweep's cached fp16 ResNet18 ONNX file (cache_dir/artifacts) in ORT sessions that differ in one
-option each, with IOBinding on device buffers and CUDA events, median of 100 calls.
+"""Where does ONNX Runtime's CUDA provider lose time against eager? For each model, builds the
+cells as the sweep does (the worker's `prepare`: the same export, fusions and session options),
+times eager and ORT sessions that differ from the sweep's session in one provider option each
+(IOBinding on device buffers, CUDA events, median of 100 calls), and lists the CUDA kernels
+that take the most time in the sweep's session, the fastest variant and eager (torch.profiler
+sees every kernel of the process, ORT's too). Random weights, synthetic inputs, fp16.
 
-    python scripts/ort_probe.py /tmp/bench_cache 64
+    python scripts/ort_probe.py --out $OUT/ort_probe.md [--models resnet,mobilenet,bert] [--batch 64]
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
-import onnx
-import onnxruntime as ort
 import torch
 
-BASE = {
-    "device_id": "0",
-    "use_tf32": "0",
-    "cudnn_conv_algo_search": "EXHAUSTIVE",
-    "prefer_nhwc": "1",
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmark.backends.onnxruntime import NUMPY_DTYPES, OnnxRuntimeBackend  # noqa: E402
+
+CONVNETS = ("resnet", "mobilenet")
+# One provider option changed against the sweep's session (ORT's CUDA provider option names).
+CONV_VARIANTS = {
+    "cudnn_conv_algo_search=HEURISTIC": {"cudnn_conv_algo_search": "HEURISTIC"},
+    "prefer_nhwc=0": {"prefer_nhwc": "0"},
+    "HEURISTIC, prefer_nhwc=0": {"cudnn_conv_algo_search": "HEURISTIC", "prefer_nhwc": "0"},
+    "fuse_conv_bias=1": {"fuse_conv_bias": "1"},
+    "fuse_conv_bias=1, HEURISTIC": {"fuse_conv_bias": "1", "cudnn_conv_algo_search": "HEURISTIC"},
+    "cudnn_conv_use_max_workspace=0": {"cudnn_conv_use_max_workspace": "0"},
+    "use_tf32=1": {"use_tf32": "1"},
 }
-VARIANTS = {
-    "as the sweep (NHWC, exhaustive, torch's stream)": {"user_compute_stream": True},
-    "own stream": {},
-    "prefer_nhwc=0": {"user_compute_stream": True, "prefer_nhwc": "0"},
-    "algo search HEURISTIC": {"user_compute_stream": True, "cudnn_conv_algo_search": "HEURISTIC"},
-    "algo search DEFAULT": {"user_compute_stream": True, "cudnn_conv_algo_search": "DEFAULT"},
-    "max workspace 0": {"user_compute_stream": True, "cudnn_conv_use_max_workspace": "0"},
+GEMM_VARIANTS = {
+    "tunable_op (GEMM tuning on)": {"tunable_op_enable": "1", "tunable_op_tuning_enable": "1"},
+    "sdpa_kernel=1 (flash)": {"sdpa_kernel": "1"},
+    "sdpa_kernel=2 (memory-efficient)": {"sdpa_kernel": "2"},
+    "sdpa_kernel=8 (cuDNN flash)": {"sdpa_kernel": "8"},
+    "use_tf32=1": {"use_tf32": "1"},
 }
 
 
-def fp16_convnet(cache: Path, convs: int) -> Path:
-    for path in sorted(cache.glob("artifacts/*/model.onnx")):
-        graph = onnx.load(str(path), load_external_data=False).graph
-        image_input = len(graph.input[0].type.tensor_type.shape.dim) == 4
-        half = graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
-        if image_input and half and sum(n.op_type == "Conv" for n in graph.node) == convs:
-            return path
-    raise SystemExit(f"no fp16 ONNX file with {convs} convolutions under {cache}/artifacts")
+def cell(model: str, backend: str, batch: int, cache_dir: str):
+    """The sweep's cell, prepared by the worker's own code; returns (prepared, inputs)."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from benchmark.config import conf_dir, register_configs
+    from benchmark.worker.run import prepare
+
+    overrides = [
+        f"model={model}", "model.pretrained=false", "dataset=synthetic", "eval_samples=128",
+        "model.max_length=256", f"backend={backend}", "precision=fp16", f"batch_size={batch}",
+        "device=cuda", f"cache_dir={cache_dir}",
+    ]  # fmt: skip
+    register_configs()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        cfg = OmegaConf.create(OmegaConf.to_container(compose("config", overrides=overrides), resolve=True))
+    p = prepare(cfg, Path(tempfile.mkdtemp()))
+    x = p.inputs(p.eval_batches[0])
+    with torch.inference_mode():
+        p.first_call(x)
+    return p, x
 
 
-def time_session(path: Path, options: dict, batch: int, stream: bool) -> float:
-    provider = dict(BASE, **{k: v for k, v in options.items() if k != "user_compute_stream"})
-    if stream:
-        provider["user_compute_stream"] = str(torch.cuda.current_stream().cuda_stream)
-    session = ort.InferenceSession(str(path), providers=[("CUDAExecutionProvider", provider)])
-    x = torch.randn(batch, 3, 224, 224, device="cuda", dtype=torch.float16)
-    out = torch.empty(batch, 1000, device="cuda", dtype=torch.float16)
-    binding = session.io_binding()
-    binding.bind_input(session.get_inputs()[0].name, "cuda", 0, "float16", tuple(x.shape), x.data_ptr())
-    binding.bind_output(session.get_outputs()[0].name, "cuda", 0, "float16", tuple(out.shape), out.data_ptr())
+def timed_ms(call: Callable[[], object], batch: int) -> float:
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     for _ in range(20):
-        session.run_with_iobinding(binding)
+        call()
     torch.cuda.synchronize()
     times = []
     for _ in range(100):
         start.record()
-        session.run_with_iobinding(binding)
+        call()
         end.record()
         end.synchronize()
         times.append(start.elapsed_time(end))
     return statistics.median(times) / batch
 
 
-def main(cache: str, batch: str) -> None:
-    path = fp16_convnet(Path(cache), convs=20)
-    print(
-        f"| ORT {ort.__version__} session, {path.parent.name} | ms/sample (p50, batch {batch}) |\n|---|---|"
+def top_kernels(call: Callable[[], object], calls: int = 20, top: int = 6) -> str:
+    """The kernels with the most device time per call, as 'name: µs' (torch.profiler/CUPTI)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(calls):
+            call()
+        torch.cuda.synchronize()
+    rows = [e for e in prof.key_averages() if e.device_time_total > 0]
+    rows.sort(key=lambda e: e.device_time_total, reverse=True)
+    total = sum(e.device_time_total for e in rows) / calls
+    parts = [f"{e.key[:70]} x{e.count // calls}: {e.device_time_total / calls:.0f}" for e in rows[:top]]
+    return f"total {total:.0f} µs/call; " + "; ".join(parts)
+
+
+def ort_call(onnx_file: Path, options: dict[str, str], x: tuple, out: torch.Tensor):
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_file), providers=[("CUDAExecutionProvider", options)])
+    binding = session.io_binding()
+    for meta, t in zip(session.get_inputs(), x, strict=True):
+        binding.bind_input(
+            meta.name, "cuda", 0, NUMPY_DTYPES[t.dtype], tuple(t.shape), t.contiguous().data_ptr()
+        )
+    name = session.get_outputs()[0].name
+    binding.bind_output(name, "cuda", 0, NUMPY_DTYPES[out.dtype], tuple(out.shape), out.data_ptr())
+    return lambda: session.run_with_iobinding(binding)
+
+
+def probe(model: str, batch: int) -> tuple[list[str], list[str]]:
+    """Table rows (eager, then each ORT session) and the kernel lists of one model."""
+    cache = tempfile.mkdtemp()
+    eager, x = cell(model, "eager", batch, cache)
+    eager_call = lambda: eager.artifact.run(*x)  # noqa: E731
+    eager_ms = timed_ms(eager_call, batch)
+    lines = [f"| {model} | eager (the sweep's) | {eager_ms:.4f} | 1.00 |"]
+    kernels = {"eager": top_kernels(eager_call)}
+    sweep, x = cell(model, "onnxruntime", batch, cache)
+    out = sweep.artifact.run(*x).clone()
+    onnx_file = max(Path(cache).rglob("model.onnx"), key=lambda f: f.stat().st_mtime)
+    ctx = SimpleNamespace(
+        device=torch.device("cuda", 0), tf32=False, cudnn_benchmark=True, channels_last=model in CONVNETS
     )
-    for name, options in VARIANTS.items():
-        ms = time_session(path, options, int(batch), "user_compute_stream" in options)
-        print(f"| {name} | {ms:.4f} |", flush=True)
+    base = OnnxRuntimeBackend().provider_for(ctx)[1]
+    timings = {}
+    for name, change in {
+        "as the sweep": {},
+        **(CONV_VARIANTS if model in CONVNETS else GEMM_VARIANTS),
+    }.items():
+        try:
+            call = ort_call(onnx_file, {**base, **change}, x, out)
+            timings[name] = (timed_ms(call, batch), call)
+            lines.append(
+                f"| {model} | ORT {name} | {timings[name][0]:.4f} | {timings[name][0] / eager_ms:.2f} |"
+            )
+        except Exception as exc:  # an option this ORT build refuses is a finding too
+            lines.append(f"| {model} | ORT {name} | refused: {str(exc).splitlines()[0][:120]} | |")
+        print(lines[-1], flush=True)
+    fastest = min(timings, key=lambda n: timings[n][0])
+    kernels[f"ORT {fastest} (fastest)"] = top_kernels(timings[fastest][1])
+    kernels["ORT as the sweep"] = top_kernels(timings["as the sweep"][1])
+    return lines, [f"- **{model}, {name}**: {text}" for name, text in kernels.items()]
+
+
+def main() -> None:
+    import onnxruntime as ort
+
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--models", default="resnet,mobilenet,bert")
+    parser.add_argument("--batch", type=int, default=64)
+    args = parser.parse_args()
+    header = [
+        f"ORT {ort.__version__}, torch {torch.__version__}, {torch.cuda.get_device_name()}, fp16, batch {args.batch}, "
+        "random weights, synthetic inputs (ms/sample, p50 of 100 calls)",
+        "",
+        "| model | session | ms/sample | / eager |",
+        "|---|---|---|---|",
+    ]
+    rows, kernels = [], ["", "Kernels with the most device time per call (µs):", ""]
+    for model in args.models.split(","):
+        model_rows, model_kernels = probe(model, args.batch)
+        rows, kernels = rows + model_rows, kernels + model_kernels
+        args.out.write_text(
+            "\n".join(header + rows + kernels) + "\n"
+        )  # what finished, if a later model fails
+        torch.cuda.empty_cache()
+    print("\n".join(header + rows + kernels))
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    main()
