@@ -112,7 +112,7 @@ def ort_call(onnx_file: Path, options: dict[str, str], x: tuple, out: torch.Tens
     return lambda: session.run_with_iobinding(binding)
 
 
-def probe(model: str, batch: int) -> tuple[list[str], list[str]]:
+def probe(model: str, batch: int, base_changes: dict[str, str]) -> tuple[list[str], list[str]]:
     """Table rows (eager, then each ORT session) and the kernel lists of one model."""
     cache = tempfile.mkdtemp()
     eager, x = cell(model, "eager", batch, cache)
@@ -126,7 +126,7 @@ def probe(model: str, batch: int) -> tuple[list[str], list[str]]:
     ctx = SimpleNamespace(
         device=torch.device("cuda", 0), tf32=False, cudnn_benchmark=True, channels_last=model in CONVNETS
     )
-    base = OnnxRuntimeBackend().provider_for(ctx)[1]
+    base = {**OnnxRuntimeBackend().provider_for(ctx)[1], **base_changes}
     timings = {}
     for name, change in {
         "as the sweep": {},
@@ -156,9 +156,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--models", default="resnet,mobilenet,bert")
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument(
+        "--base", nargs="*", default=[], metavar="OPTION=VALUE", help="change the sweep's session first"
+    )
     args = parser.parse_args()
     header = [
         f"ORT {ort.__version__}, torch {torch.__version__}, {torch.cuda.get_device_name()}, fp16, batch {args.batch}, "
+        f"the sweep's session changed by {args.base or 'nothing'}, "
         "random weights, synthetic inputs (ms/sample, p50 of 100 calls)",
         "",
         "| model | session | ms/sample | / eager |",
@@ -166,7 +170,7 @@ def main() -> None:
     ]
     rows, kernels = [], ["", "Kernels with the most device time per call (µs):", ""]
     for model in args.models.split(","):
-        model_rows, model_kernels = probe(model, args.batch)
+        model_rows, model_kernels = probe(model, args.batch, dict(o.split("=", 1) for o in args.base))
         rows, kernels = rows + model_rows, kernels + model_kernels
         args.out.write_text(
             "\n".join(header + rows + kernels) + "\n"
