@@ -115,7 +115,7 @@ class BenchmarkConfig:
     data_dir: str = "data"
     eval_samples: Optional[int] = None
     threads: Optional[int] = None
-    tf32: bool = False
+    tf32: bool = False  # TF32 for fp32 arithmetic; fp16/bf16 rows run with the switches on (tf32_in_force)
     cudnn_benchmark: bool = True  # cuDNN times its convolution algorithms per shape (CUDA), in the first call
     memory_format: str = (
         "auto"  # auto | channels_last | contiguous: the layout of a conv net's weights and images
@@ -131,6 +131,19 @@ class BenchmarkConfig:
     tracking_uri: Optional[str] = None
     experiment: Optional[str] = None  # None: the sweep's name (its +sweep preset, else the models swept)
     fault: Optional[str] = None
+
+
+HALF_DTYPES = ("float16", "bfloat16")
+
+
+def tf32_in_force(cfg) -> bool:
+    """The TF32 switches a row runs with. The `tf32` key decides for rows with fp32 arithmetic.
+    A row whose float dtype is fp16 or bf16 has no fp32 matmul or convolution for TF32 to
+    touch; there the switches only choose engines, and with them off cuDNN (through torch's
+    cudnn.allow_tf32 and ONNX Runtime's use_tf32) keeps half convolutions off the tensor cores
+    (H200, ResNet18 fp16 batch 64: ORT 0.061 -> 0.031 ms/sample, compile_cudagraphs 0.0202 ->
+    0.0182; docs/results/speed). So those rows run with them on, and their records say so."""
+    return bool(cfg.tf32) or cfg.precision.dtype in HALF_DTYPES
 
 
 def visible_gpus() -> list[str]:

@@ -15,7 +15,7 @@ from torch import nn
 
 from benchmark.backends import LabelMismatch
 from benchmark.backends.onnxruntime import OnnxRuntimeBackend, node_placement
-from benchmark.config import QualityGateConfig
+from benchmark.config import QualityGateConfig, tf32_in_force
 from benchmark.measure.quality import GatedRow, gate_failure
 from benchmark.models.vision import fit_class_mean_head, settle_batchnorm
 from benchmark.results.records import CellRecord
@@ -90,6 +90,24 @@ def test_a_random_model_is_held_to_the_agreement_rule_once_its_head_decides_clea
     record.metrics = {"top1_agreement": 0.98, "rel_error": 0.01}
     record.facts = {"weights": "random", **({"random_head": random_head} if random_head else {})}
     apply_quality_gate(record, compose_cell())
+    assert record.status == status
+
+
+@pytest.mark.parametrize(
+    "precision, tf32, in_force",
+    [("fp32", "false", False), ("fp32", "true", True), ("int8", "false", False),  # fp32 arithmetic: the key
+     ("fp16", "false", True), ("bf16", "false", True), ("fp8", "false", True)],  # half rows: on
+)  # fmt: skip
+def test_tf32_switches_follow_the_key_for_fp32_arithmetic_and_are_on_for_half_rows(precision, tf32, in_force):
+    assert tf32_in_force(compose_cell(f"precision={precision}", f"tf32={tf32}")) is in_force
+
+
+@pytest.mark.parametrize("precision, status", [("fp16", "ok"), ("int8", "invalid")])
+def test_tf32_seen_in_a_half_row_is_its_setting_but_unasked_in_an_fp32_arithmetic_row(precision, status):
+    record = CellRecord("s", "resnet18", "eager", precision, 64, "cuda")
+    record.metrics = {"top1_agreement": 1.0, "rel_error": 0.004}
+    record.environment = {"tf32_matmul": True, "tf32_cudnn": True}
+    apply_quality_gate(record, compose_cell(f"precision={precision}"))
     assert record.status == status
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from benchmark.code_digest import code_digest
+from benchmark.config import tf32_in_force
 from benchmark.measure.memory import PhasePeakSampler, nvml_process_bytes, rss_bytes
 from benchmark.results.records import CellRecord, cell_id_of
 from benchmark.sweep.cell import BadInput, check_input, resolve_device, unsupported_reason
@@ -134,7 +135,7 @@ def apply_quality_gate(record: CellRecord, cfg: DictConfig) -> None:
     tf32_seen = bool(record.environment.get("tf32_matmul") or record.environment.get("tf32_cudnn"))
     # a random model's logits are near-tied, unless its head was fitted to clear decisions (vision.py)
     near_tied = record.facts.get("weights") == "random" and record.facts.get("random_head") != CLASS_MEAN_HEAD
-    row = GatedRow(record.precision, near_tied, bool(cfg.tf32), tf32_seen)
+    row = GatedRow(record.precision, near_tied, tf32_in_force(cfg), tf32_seen)
     failure = gate_failure(record.metrics, row, cfg.quality_gate)
     record.facts["quality_gate"] = "fail" if failure else "pass"
     if failure:

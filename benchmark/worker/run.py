@@ -111,13 +111,15 @@ def prepare(cfg: DictConfig, workdir: Path, on_phase=lambda phase, detail="": No
 
     from benchmark.backends import BuildContext
     from benchmark.backends.torch_common import wants_channels_last
+    from benchmark.config import tf32_in_force
     from benchmark.data import batches, load_dataset
     from benchmark.measure import environment
     from benchmark.measure.quality import meter_for
     from benchmark.models import load_model
 
     device = torch.device(cfg.device)
-    threads = environment.configure_runtime(cfg.threads, cfg.tf32, cfg.seed, cfg.cudnn_benchmark)
+    tf32 = tf32_in_force(cfg)
+    threads = environment.configure_runtime(cfg.threads, tf32, cfg.seed, cfg.cudnn_benchmark)
     metrics: dict[str, float] = {}
     if device.type == "cuda":
         metrics["cuda_context_mb"] = cuda_context_mb(device)
@@ -152,7 +154,7 @@ def prepare(cfg: DictConfig, workdir: Path, on_phase=lambda phase, detail="": No
         quantization=cfg.model.quantization,
         workdir=workdir,
         threads=threads,
-        tf32=cfg.tf32,
+        tf32=tf32,
         cudnn_benchmark=cfg.cudnn_benchmark,
         channels_last=channels_last,
     )
@@ -167,7 +169,7 @@ def prepare(cfg: DictConfig, workdir: Path, on_phase=lambda phase, detail="": No
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
     meter = meter_for(loaded.task, loaded.to_scores)
-    return Prepared(device, splits, loaded, eval_batches, meter, fp32_file, artifact, metrics, cfg.tf32)
+    return Prepared(device, splits, loaded, eval_batches, meter, fp32_file, artifact, metrics, tf32)
 
 
 def calibration_inputs(train_batches, on_phase):
