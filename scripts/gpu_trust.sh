@@ -12,7 +12,7 @@
 #        bash scripts/gpu_trust.sh sweep NAME GPUS [CORES]  start sweep NAME on GPUS (and CORES): all (every cell, the
 #                                                   onnxruntime ones last, so its parts can follow),
 #                                                   torch | ort (its halves), repeat (fp16 bs64 again),
-#                                                   speed | autotune (issue 16's fp16 rows),
+#                                                   speed (speed_cnn + speed_bert) | autotune (issue 16's fp16 rows),
 #                                                   ab_layout | ab_ort | ab_freezing (its leads, batch 64)
 #        bash scripts/gpu_trust.sh chain N1,N2 GPUS [CORES]  sweeps N1, N2, ... one after the other
 #        bash scripts/gpu_trust.sh testgpu GPU      make test-gpu on one GPU (log -> $OUT)
@@ -51,16 +51,20 @@ case ${1:-} in
       repeat_ort) cells=(backend=onnxruntime precision=fp16 batch_size=64) ;;
       # issue 16: the speed rows at fp16 with the new defaults (cudnn_benchmark, memory_format=auto,
       # ORT fusions); max-autotune apart, since its builds take minutes (build timeout: a reason)
-      speed) cells=(backend=eager,compile_cudagraphs,onnxruntime,onnxruntime_cudagraphs precision=fp16 batch_size=1,64) ;;
+      speed|speed_cnn|speed_bert)  # speed_cnn / speed_bert: its halves, for two GPUs
+        cells=(backend=eager,compile_cudagraphs,onnxruntime,onnxruntime_cudagraphs precision=fp16 batch_size=1,64)
+        case $name in speed_cnn) models=(model=resnet,mobilenet "${models[@]:1}") ;;
+                      speed_bert) models=(model=bert "${models[@]:1}") ;; esac ;;
       # the leads of docs/results/speed/README.md, each the one switch the speed sweep's defaults lack
       ab_layout) cells=(backend=eager,compile_cudagraphs,onnxruntime precision=fp16 batch_size=64 memory_format=contiguous)
                  models=(model=resnet,mobilenet "${models[@]:1}") ;;
       ab_ort) cells=(backend=onnxruntime precision=fp16 batch_size=64 backend.options.conv_algo_search=HEURISTIC)
               models=(model=resnet,mobilenet "${models[@]:1}") ;;
       ab_freezing) cells=(backend=compile_cudagraphs precision=fp16 batch_size=64 backend.options.freezing=true) ;;
-      # MobileNetV3 left out: its max-autotune build passed 300 s at both batches (docs/results/speed)
+      # ResNet18 only: MobileNetV3's build passed 300 s at both batches, BERT ran slower than
+      # reduce-overhead (0.129 vs 0.117 ms/sample at batch 64; docs/results/speed)
       autotune) cells=(backend=compile_max_autotune precision=fp16 timeout_s.build=300)  # batch fastest
-                models=(model=resnet,bert "${models[@]:1}" batch_size=64,1) ;;
+                models=(model=resnet "${models[@]:1}" batch_size=64,1) ;;
       *) echo "unknown sweep $name"; exit 2 ;;
     esac
     # From a copy of the checkout: each later call re-sends the tree, and a job composing its
