@@ -257,3 +257,20 @@ def test_ort_cudnn_algorithm_search_follows_the_key_unless_the_option_names_one(
     assert OnnxRuntimeBackend().algo_search(cudnn_benchmark=True) == "EXHAUSTIVE"
     assert OnnxRuntimeBackend().algo_search(cudnn_benchmark=False) == "HEURISTIC"
     assert OnnxRuntimeBackend(conv_algo_search="HEURISTIC").algo_search(cudnn_benchmark=True) == "HEURISTIC"
+
+
+def test_ort_fusions_turn_an_fp16_exports_gelu_and_its_bias_into_one_biasgelu(tmp_path):
+    """onnxscript's erf_gelu rule misses fp16's rounded sqrt(2) (1.4140625); ours must not, or
+    ORT runs GELU as five element-wise kernels per layer."""
+    import onnx
+
+    from benchmark.backends.onnxruntime import export_onnx, fuse_for_ort
+
+    mlp = nn.Sequential(nn.Linear(16, 32), nn.GELU(), nn.Linear(32, 4)).eval().half()
+    path = tmp_path / "mlp.onnx"
+    export_onnx(mlp, (torch.randn(2, 3, 16, dtype=torch.half),), path, 18)  # 3-D: MatMul, then its bias Add
+    assert "Erf" in {node.op_type for node in onnx.load(str(path)).graph.node}
+    fusions = fuse_for_ort(path)
+    assert fusions["erf_gelu_half"] == 1 and fusions["bias_gelu"] == 1
+    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert "BiasGelu" in ops and "Erf" not in ops

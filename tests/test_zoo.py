@@ -92,6 +92,7 @@ def test_tiny_bert_runs_through_each_cpu_backend(backend, tiny_bert, tmp_path):
     if backend == "onnxruntime":  # one fused attention and two skip layer norms per layer
         assert artifact.facts["ort_fusions"]["attention"] == 2
         assert artifact.facts["ort_fusions"]["skip_layer_normalization"] == 4
+        assert artifact.facts["ort_fusions"]["bias_gelu"] == 2  # exact to 1e-4 above: GELU fused right
 
 
 def test_random_bert_needs_no_download():
