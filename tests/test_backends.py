@@ -259,6 +259,26 @@ def test_ort_cudnn_algorithm_search_follows_the_key_unless_the_option_names_one(
     assert OnnxRuntimeBackend(conv_algo_search="HEURISTIC").algo_search(cudnn_benchmark=True) == "HEURISTIC"
 
 
+@pytest.mark.parametrize("fuse, expected", [(True, "1"), (False, "0")])
+def test_ort_cuda_provider_options_carry_the_keys_and_the_backend_options(fuse, expected):
+    from types import SimpleNamespace
+
+    from benchmark.backends.onnxruntime import OnnxRuntimeBackend
+
+    ctx = SimpleNamespace(
+        device=torch.device("cuda", 1), tf32=True, cudnn_benchmark=False, channels_last=True
+    )
+    stream = SimpleNamespace(cuda_stream=1234)  # no GPU here: torch's current stream, stood in for
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch.cuda, "current_stream", lambda device: stream)
+        provider, options = OnnxRuntimeBackend(fuse_conv_bias=fuse).provider_for(ctx)
+    assert provider == "CUDAExecutionProvider"
+    assert options == {
+        "device_id": "1", "user_compute_stream": "1234", "use_tf32": "1", "enable_skip_layer_norm_strict_mode": "0",
+        "cudnn_conv_algo_search": "HEURISTIC", "prefer_nhwc": "1", "enable_cuda_graph": "0", "fuse_conv_bias": expected,
+    }  # fmt: skip
+
+
 def test_ort_fusions_turn_an_fp16_exports_gelu_and_its_bias_into_one_biasgelu(tmp_path):
     """onnxscript's erf_gelu rule misses fp16's rounded sqrt(2) (1.4140625); ours must not, or
     ORT runs GELU as five element-wise kernels per layer."""

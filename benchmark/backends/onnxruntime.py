@@ -175,6 +175,7 @@ class OnnxRuntimeBackend(FileBackend):
         conv_algo_search: Literal["follow_cudnn_benchmark", "EXHAUSTIVE", "HEURISTIC", "DEFAULT"] = (
             "follow_cudnn_benchmark"
         ),
+        fuse_conv_bias: bool = True,
     ):
         if provider not in get_args(Provider):
             raise ValueError(
@@ -183,10 +184,13 @@ class OnnxRuntimeBackend(FileBackend):
         self.opset, self.graph_optimization, self.provider = opset, graph_optimization, provider
         self.cuda_graph = cuda_graph  # the CUDA provider captures the session's run once and replays it
         self.fusions = fusions  # ORT's contrib-op fusions on float rows (fuse_for_ort)
-        # ORT's own cuDNN algorithm search, to sweep against the `cudnn_benchmark` key's mapping:
-        # on an H200, ResNet18 fp16 batch 64 ran 0.041 ms/sample with HEURISTIC, 0.061 with
-        # EXHAUSTIVE (docs/results/speed/ort_probe.md)
+        # ORT's own cuDNN algorithm search, to sweep against the `cudnn_benchmark` key's mapping
+        # (H200, ResNet18 fp16 batch 64 with tensor cores on: EXHAUSTIVE 0.0297 ms/sample,
+        # HEURISTIC 0.0320; docs/results/speed/run2/ort_probe_tf32.md)
         self.conv_algo_search = conv_algo_search
+        # the CUDA provider's cuDNN-frontend fusion of a convolution with its bias and activation
+        # (same probe: MobileNetV3 0.0508 -> 0.0400 ms/sample, ResNet18 0.0297 -> 0.0304)
+        self.fuse_conv_bias = fuse_conv_bias
 
     def export(self, ctx: BuildContext, folder: Path) -> dict[str, Any]:
         import onnx
@@ -248,6 +252,7 @@ class OnnxRuntimeBackend(FileBackend):
                 f"onnxruntime.{provider}.{k}": options.get(k) for k in CUDA_PRECISION_OPTIONS
             }
             facts["ort_cudnn_conv_algo_search"] = options.get("cudnn_conv_algo_search")  # read back
+            facts["ort_fuse_conv_bias"] = options.get("fuse_conv_bias")
             if ctx.channels_last:  # the label says channels_last only if ORT's graph has NHWC kernels
                 facts["ort_prefer_nhwc"] = options.get("prefer_nhwc")  # read back
                 facts["memory_format"] = "channels_last" if facts["ort_nhwc_nodes"] else "contiguous"
@@ -307,6 +312,7 @@ class OnnxRuntimeBackend(FileBackend):
             # graph's layout is ORT's own business, its inputs are bound as the ONNX file says)
             "prefer_nhwc": "1" if ctx.channels_last else "0",
             "enable_cuda_graph": "1" if self.cuda_graph else "0",
+            "fuse_conv_bias": "1" if self.fuse_conv_bias else "0",
         }
         if self.provider == "tensorrt":
             return "TensorrtExecutionProvider", {"device_id": options["device_id"]}
