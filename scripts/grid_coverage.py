@@ -8,15 +8,13 @@ what measuring them would cost: each cell's wall time (load, build, scoring, tim
 failed) as recorded for the same cell, else the median of the same model and backend, else of the
 backend, else of every record given.
 
-    python scripts/grid_coverage.py h200=docs/results/gpu-h200/records \\
-        h100=docs/results/gpu-h100/records h100x4=docs/results/gpu-h100x4/records.tgz
+    python scripts/grid_coverage.py h200=docs/results/gpu-h200/records.tgz \\
+        h100=docs/results/gpu-h100/records.tgz h100x4=docs/results/gpu-h100x4/records.tgz
 """
 
 from __future__ import annotations
 
-import json
 import sys
-import tarfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import product
@@ -29,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmark.config import conf_dir, register_configs  # noqa: E402
+from benchmark.results.records import stored_records  # noqa: E402
 from benchmark.sweep.cell import declared_unsupported_reason  # noqa: E402
 
 FAILED = ("crashed", "error", "timeout", "oom")
@@ -63,18 +62,6 @@ def study_grid() -> dict[str, list[str]]:
     return grid
 
 
-def record_texts(root: Path):
-    """Every record.json under a folder or inside a .tgz of one."""
-    if root.is_dir():
-        for path in sorted(root.rglob("record.json")):
-            yield path.read_text()
-        return
-    with tarfile.open(root) as archive:
-        for member in archive.getmembers():
-            if member.name.endswith("/record.json"):
-                yield archive.extractfile(member).read().decode()
-
-
 def group_configs(grid: dict[str, list[str]]) -> dict[str, dict[str, object]]:
     """Each model, backend and precision config of the grid, composed once (not once a cell)."""
     register_configs()
@@ -106,18 +93,15 @@ def coverage(folders: dict[str, Path], device: str) -> tuple[dict[str, list[Cell
     # records name the model (resnet18), the grid its config (resnet)
     by_record_name = {model_cfg.name: model for model, model_cfg in configs["model"].items()}
     for label, root in folders.items():
-        for text in record_texts(root):
-            record = json.loads(text)
-            if record.get("device") != device or record["model"] not in by_record_name:
+        for record, _ in stored_records([root]):
+            if record.device != device or record.model not in by_record_name:
                 continue
-            cell = Cell(
-                by_record_name[record["model"]], record["backend"], record["precision"], record["batch_size"]
-            )
-            if "wall_s" in record and record["status"] in MEASURED + FAILED:  # what a run costs, not a skip
-                found.wall_s[cell].append(float(record["wall_s"]))
+            cell = Cell(by_record_name[record.model], record.backend, record.precision, record.batch_size)
+            if record.wall_s and record.status in MEASURED + FAILED:  # what a run costs (old records: none)
+                found.wall_s[cell].append(float(record.wall_s))
             earlier = found.results[cell].get(label)
             if earlier not in MEASURED:  # a cell measured in a folder stays measured there, whatever else ran
-                found.results[cell][label] = record["status"]
+                found.results[cell][label] = record.status
     return cells_by_model, found
 
 

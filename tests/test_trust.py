@@ -513,3 +513,22 @@ def test_nvml_finds_the_torch_device_by_its_uuid_whatever_cuda_visible_devices_s
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: SimpleNamespace(uuid=uuid))
     assert nvml_handle(torch.device("cuda", 0)) == "handle GPU-d005a1e0-f0bf"
     assert asked == ["GPU-d005a1e0-f0bf"]  # NVML's form, prefixed once
+
+
+def test_the_report_reads_records_from_a_committed_archive_as_from_their_folder(tmp_path):
+    import tarfile
+
+    from benchmark.results.report import load_records
+
+    folder = tmp_path / "records" / "sweep" / "cell"
+    folder.mkdir(parents=True)
+    record = CellRecord("s", "resnet18", "eager", "fp16", 64, "cuda", status="ok")
+    record.metrics = {"latency_ms_per_sample": 0.03}
+    record.save(folder / "record.json")
+    with tarfile.open(tmp_path / "records.tgz", "w:gz") as archive:
+        archive.add(tmp_path / "records", arcname="records")
+    from_folder, from_archive = load_records([tmp_path / "records"]), load_records([tmp_path / "records.tgz"])
+    assert len(from_archive) == 1 and from_archive.iloc[0]["latency_ms_per_sample"] == 0.03
+    pd.testing.assert_frame_equal(
+        from_folder.drop(columns="start_time"), from_archive.drop(columns="start_time")
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,22 @@ class CellRecord:
     @classmethod
     def load(cls, path: Path) -> CellRecord:
         return cls(**json.loads(path.read_text()))
+
+
+def stored_records(roots: list[Path]) -> Iterator[tuple[CellRecord, float]]:
+    """Every record.json under each folder, or inside each .tgz archive of one (as results are
+    committed), with its modification time (the later of two records of one cell wins)."""
+    import tarfile
+
+    for root in map(Path, roots):
+        if root.is_dir():
+            for path in sorted(root.rglob("record.json")):
+                yield CellRecord.load(path), path.stat().st_mtime
+            continue
+        with tarfile.open(root) as archive:
+            for member in sorted(archive.getmembers(), key=lambda m: m.name):
+                if member.name.endswith("record.json"):
+                    yield CellRecord(**json.loads(archive.extractfile(member).read())), member.mtime
 
 
 # Keys that change where things go or how long to wait, not what is measured.

@@ -119,20 +119,20 @@ def load_runs(
 
 def load_records(folders: list[Path]) -> pd.DataFrame:
     """The same table from the JSON records the jobs wrote (no MLflow needed): every
-    record.json under the folders, a cell measured twice keeping its latest record."""
-    from benchmark.results.records import CellRecord
+    record.json under the folders or in their .tgz archives, a cell measured twice keeping its
+    latest record."""
+    from benchmark.results.records import stored_records
     from benchmark.results.tracking import flatten
 
     rows = []
-    for path in sorted(p for folder in folders for p in Path(folder).rglob("record.json")):
-        record = CellRecord.load(path)
+    for record, mtime in stored_records(folders):
         rows.append(
             {
                 "model": record.model, "backend": record.backend, "device": record.device,
                 "precision": record.precision, "batch_size": record.batch_size, "status": record.status,
                 "error_type": record.error_type, "message": record.message, "sweep_id": record.sweep_id,
                 "cell_id": record.cell_id, "weights": record.facts.get("weights", ""),
-                "start_time": path.stat().st_mtime,
+                "start_time": mtime,
                 # the columns MLflow's runs have (tracking.py logs them so): the same CSV either way
                 **{f"fact.{k}": str(v)[:5000] for k, v in record.facts.items()},
                 **{f"params.{k}": v for k, v in flatten(record.config).items()},
@@ -452,7 +452,7 @@ def main(argv: list[str] | None = None) -> None:
         "--records",
         type=Path,
         nargs="+",
-        help="read the cells' record.json files under these folders instead of MLflow",
+        help="read the cells' record.json files under these folders (or in .tgz archives of them) instead of MLflow",
     )
     parser.add_argument("--tracking-uri", default=None, help="default: sqlite:///<cwd>/mlflow.db")
     parser.add_argument("--experiment", default=None, help="default: every experiment (one per sweep name)")
