@@ -10,14 +10,17 @@ from pathlib import Path
 
 from conftest import ROOT
 
+from benchmark.results.records import CellRecord
+
 
 def write_record(
     folder: Path, model: str, backend: str, precision: str, batch_size: int, status: str
 ) -> None:
     cell_dir = folder / f"{model}_{backend}_{precision}_bs{batch_size}"
     cell_dir.mkdir(parents=True)
-    record = dict(model=model, backend=backend, precision=precision, batch_size=batch_size, device="cuda")
-    (cell_dir / "record.json").write_text(json.dumps({**record, "status": status}))
+    CellRecord("s", model, backend, precision, batch_size, "cuda", status=status).save(
+        cell_dir / "record.json"
+    )
 
 
 def test_grid_coverage_counts_each_cell_by_its_best_outcome(tmp_path):
