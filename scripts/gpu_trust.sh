@@ -14,6 +14,8 @@
 #                                                   torch | ort (its halves), repeat (fp16 bs64 again),
 #                                                   speed (speed_cnn + speed_bert) | autotune (issue 16's fp16 rows),
 #                                                   ab_layout | ab_ort | ab_freezing (its leads, batch 64)
+#                                                   study_zoo | study_digits (issue 17, on every GPU given),
+#                                                   study_cpu_zoo | study_cpu_digits (its CPU rows; GPUS: -)
 #        bash scripts/gpu_trust.sh chain N1,N2 GPUS [CORES]  sweeps N1, N2, ... one after the other
 #        bash scripts/gpu_trust.sh testgpu GPU      make test-gpu on one GPU (log -> $OUT)
 #        bash scripts/gpu_trust.sh bare GPU [CORES]        bare_loop.py over the speed sweep's best rows (-> $OUT)
@@ -65,6 +67,13 @@ case ${1:-} in
       # reduce-overhead (0.129 vs 0.117 ms/sample at batch 64; docs/results/speed)
       autotune) cells=(backend=compile_max_autotune precision=fp16 timeout_s.build=300)  # batch fastest
                 models=(model=resnet "${models[@]:1}" batch_size=64,1) ;;
+      # issue 17: the study (conf/sweep/study*.yaml), in halves by weights: the pretrained zoo with
+      # random weights on synthetic data (nothing downloads here), the digits models trained on
+      # the bundled data; the seed's CPU rows on the cores given (keep them apart from the GPU
+      # sweep's: `chain study_digits,study_zoo 0,1,2,3 0-47` beside `chain study_cpu_digits,study_cpu_zoo - 48-63`)
+      study_zoo|study_cpu_zoo) cells=(+sweep=${name%_zoo})
+                               models=(model=resnet,mobilenet,bert,t5,gptneo model.pretrained=false dataset=synthetic eval_samples=128) ;;
+      study_digits|study_cpu_digits) cells=(+sweep=${name%_digits}) models=(model=fcn,cnn,lstm) ;;
       *) echo "unknown sweep $name"; exit 2 ;;
     esac
     # From a copy of the checkout: each later call re-sends the tree, and a job composing its
@@ -72,11 +81,14 @@ case ${1:-} in
     rm -rf "/tmp/repo_$name" && mkdir -p "/tmp/repo_$name" && cp -r benchmark conf scripts Makefile "/tmp/repo_$name/"
     cd "/tmp/repo_$name" && export PYTHONPATH=/tmp/site:/tmp/ortsite:$PWD
     again=(resume=true); [[ $name == repeat* ]] && again=(resume=false)  # repeats: not the first run's records
+    [[ $name == study* ]] && common=(cache_dir=/tmp/bench_cache tracking_uri=sqlite:////tmp/study.db experiment=study)
+    [[ $name == study_cpu* ]] && common+=(device=cpu)  # its preset's launcher: cpus
+    [[ $name == study_zoo || $name == study_digits ]] && common+=(device=cuda hydra/launcher=gpus)
     run=(python3 -m benchmark -m "${cells[@]}" "${models[@]}" "${common[@]}" "${again[@]}" "hydra.sweep.dir=/tmp/multirun/$name")
     if [ -n "${FOREGROUND:-}" ]; then  # inside `chain`: one sweep after the other
-      CUDA_VISIBLE_DEVICES=$gpus "${pin[@]}" "${run[@]}" > "/tmp/logs/$name.txt" 2>&1 < /dev/null
+      CUDA_VISIBLE_DEVICES=${gpus/#-/} "${pin[@]}" "${run[@]}" > "/tmp/logs/$name.txt" 2>&1 < /dev/null
     else
-      CUDA_VISIBLE_DEVICES=$gpus setsid nohup "${pin[@]}" "${run[@]}" > "/tmp/logs/$name.txt" 2>&1 < /dev/null &
+      CUDA_VISIBLE_DEVICES=${gpus/#-/} setsid nohup "${pin[@]}" "${run[@]}" > "/tmp/logs/$name.txt" 2>&1 < /dev/null &
       echo "sweep $name started on GPUs $gpus"
     fi ;;
   chain)  # sweeps NAME1,NAME2,... one after the other on GPUS (and CORES), detached

@@ -10,6 +10,7 @@ backend, else of every record given.
 
     python scripts/grid_coverage.py h200=docs/results/gpu-h200/records.tgz \\
         h100=docs/results/gpu-h100/records.tgz h100x4=docs/results/gpu-h100x4/records.tgz
+    python scripts/grid_coverage.py --grid study_cpu cpu=docs/results/study/records.tgz
 """
 
 from __future__ import annotations
@@ -49,10 +50,10 @@ class Coverage:
     wall_s: dict[Cell, list[float]] = field(default_factory=lambda: defaultdict(list))  # measured or failed
 
 
-def study_grid() -> dict[str, list[str]]:
+def study_grid(preset: str = "study") -> dict[str, list[str]]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    params = OmegaConf.load(conf_dir() / "sweep" / "study.yaml").hydra.sweeper.params
+    params = OmegaConf.load(conf_dir() / "sweep" / f"{preset}.yaml").hydra.sweeper.params
     grid = {}
     for key, value in params.items():  # Hydra's own parser: lists and glob(..., exclude=...)
         parsed = OverridesParser.create().parse_overrides([f"{key}={value}"])[0].value()
@@ -74,8 +75,10 @@ def group_configs(grid: dict[str, list[str]]) -> dict[str, dict[str, object]]:
         }
 
 
-def coverage(folders: dict[str, Path], device: str) -> tuple[dict[str, list[Cell]], Coverage]:
-    grid, found = study_grid(), Coverage()
+def coverage(
+    folders: dict[str, Path], device: str, preset: str = "study"
+) -> tuple[dict[str, list[Cell]], Coverage]:
+    grid, found = study_grid(preset), Coverage()
     configs = group_configs(grid)
     cells_by_model = {}
     for model, model_cfg in configs["model"].items():
@@ -163,18 +166,21 @@ def grouped(cells: list[Cell]) -> list[str]:
 
 
 def main(arguments: list[str]) -> None:
-    device = "cuda"
+    preset = "study"
+    if arguments[:1] == ["--grid"] and len(arguments) > 1:  # another preset, e.g. study_cpu
+        preset, arguments = arguments[1], arguments[2:]
     if not arguments:
         raise SystemExit(__doc__)
+    device = OmegaConf.load(conf_dir() / "sweep" / f"{preset}.yaml").get("device", "cuda")
     folders = {}
     for argument in arguments:
         label, _, path = argument.partition("=")
         if not path or not Path(path).exists():
             raise SystemExit(f"{argument!r}: give each folder as LABEL=PATH to a records folder or .tgz")
         folders[label] = Path(path)
-    cells_by_model, found = coverage(folders, device)
+    cells_by_model, found = coverage(folders, device, preset)
     kinds = ["declared unsupported", "measured", "skipped at run time", "failed", "not recorded"]
-    print(f"Study grid on {device}: {', '.join(f'{label} = {path}' for label, path in folders.items())}\n")
+    print(f"Grid {preset} on {device}: {', '.join(f'{label} = {path}' for label, path in folders.items())}\n")
     print(f"| model | cells | {' | '.join(kinds)} | measured in |")
     print(f"|---|---|{'---|' * len(kinds)}---|")
     missing = {}

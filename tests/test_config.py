@@ -71,3 +71,21 @@ def test_a_sweep_is_tracked_under_its_name(overrides, params, expected):
     from benchmark.results.tracking import sweep_name
 
     assert sweep_name(overrides, params, "cnn") == expected
+
+
+def test_the_study_presets_hold_the_seeds_eight_models_and_its_cpu_rows():
+    from hydra import compose, initialize_config_dir
+
+    from benchmark.config import conf_dir, register_configs
+
+    seed_models = "resnet,mobilenet,bert,t5,gptneo,fcn,cnn,lstm"
+    register_configs()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        gpu = compose("config", overrides=["+sweep=study"], return_hydra_config=True)
+        cpu = compose("config", overrides=["+sweep=study_cpu"], return_hydra_config=True)
+    assert gpu.hydra.sweeper.params.model == cpu.hydra.sweeper.params.model == seed_models
+    assert gpu.hydra.sweeper.params.batch_size == cpu.hydra.sweeper.params.batch_size == "1,16,32,64"
+    # the seed's CPU rows: FP32, TorchScript, dynamic INT8, ONNX Runtime; each cell on its own cores
+    assert (cpu.device, cpu.hydra.sweeper.params.backend) == ("cpu", "eager,torchscript,onnxruntime")
+    assert cpu.hydra.sweeper.params.precision == "fp32,int8"
+    assert cpu.hydra.launcher.n_jobs == 2 and "joblib" in cpu.hydra.launcher._target_
