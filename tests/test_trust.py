@@ -532,3 +532,18 @@ def test_the_report_reads_records_from_a_committed_archive_as_from_their_folder(
     pd.testing.assert_frame_equal(
         from_folder.drop(columns="start_time"), from_archive.drop(columns="start_time")
     )
+
+
+def test_findings_name_rows_as_the_tables_do_settings_included():
+    runs = runs_frame()
+    twin = runs.iloc[[1]].assign(
+        cell_id="b2", latency_p50_ms=1.30, **{"params.backend.options.freezing": "True"}
+    )
+    runs = pd.concat([runs.assign(**{"params.backend.options.freezing": "False"}), twin], ignore_index=True)
+    section = model_sections(runs, with_figures=False)[0]
+    fastest = next(line for line in section.findings if line.startswith("Fastest at batch 64"))
+    assert fastest.startswith("Fastest at batch 64: compile cuda fp16 freezing=False (0.02 ms/sample")
+    assert "not told apart: compile cuda fp16 freezing=True (0.02031)" in fastest
+    assert {"compile cuda fp16 freezing=False", "compile cuda fp16 freezing=True"} <= set(
+        section.tables[0][1].index
+    )

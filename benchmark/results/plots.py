@@ -22,7 +22,8 @@ def png(fig) -> bytes:
 
 def measured(model_runs: pd.DataFrame) -> pd.DataFrame:
     ok = model_runs[model_runs["status"] == "ok"].copy()
-    ok["row"] = ok["backend"] + " " + ok["device"] + " " + ok["precision"]
+    if "row" not in ok:  # the report's labels (channels_last, freezing=True, ...) when it gives them
+        ok["row"] = ok["backend"] + " " + ok["device"] + " " + ok["precision"]
     return ok.sort_values(["row", "batch_size"])
 
 

@@ -261,6 +261,7 @@ def model_sections(runs: pd.DataFrame, with_figures: bool = True) -> list[ModelS
                 f"Not offered by the backend (declared in its YAML, no cell ran): {', '.join(not_offered)}."
             )
         notes += quality_and_host_notes(model_runs)
+        model_runs = model_runs.assign(row=row_labels(model_runs))  # findings and figures: the tables' rows
         tables = []
         for table in (t for t in TABLES if t.applies(model_runs)):
             if has_values(model_runs, table.metric):
