@@ -115,7 +115,7 @@ case ${1:-} in
   collect)
     (cd /tmp/multirun && tar czf "$OUT/records.tgz" $(find . -name record.json -o -name multirun.yaml))
     (cd /tmp/logs && tar czf "$OUT/logs.tgz" .)
-    python3 -m benchmark.results.report --records $(ls -d /tmp/multirun/{all,torch,ort,speed,autotune,ab_}* 2>/dev/null) --out /tmp/report/report.md > /dev/null 2>&1
+    python3 -m benchmark.results.report --records $(ls -d /tmp/multirun/{all,torch,ort,speed,autotune,ab_,study}* 2>/dev/null) --out /tmp/report/report.md > /dev/null 2>&1
     (cd /tmp/report && tar czf "$OUT/report.tgz" .)
     nvidia-smi --query-gpu=index,name,driver_version,clocks.sm,clocks.mem --format=csv > "$OUT/gpus.csv"
     for name in all torch ort; do
