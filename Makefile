@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-$(EXTRAS)
 SWEEP_CPU := -m model=fcn,cnn,lstm 'backend=glob(*)' precision=fp32,int8 batch_size=1,16,64 device=cpu
 UI_PORT ?= 5000
 
-.PHONY: help install run test test-fast test-gpu data sweep-cpu report ui server lint format clean
+.PHONY: help install run test test-fast test-gpu data sweep-cpu report study-report ui server lint format clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ sweep-cpu: $(STAMP)  ## the custom models x every backend x fp32/int8 x batch 1,
 
 report: $(STAMP)  ## tables of the latest sweep -> outputs/report.md (ARGS="--all" or "--sweep ID")
 	$(PY) -m benchmark.results.report $(ARGS)
+
+study-report: $(STAMP)  ## docs/results/study/STUDY.md from the study's committed records (docs/results/study/records.tgz)
+	$(PY) scripts/study_report.py docs/results/study/records.tgz
 
 ui: $(STAMP)  ## MLflow UI on the local store (mlflow.db)
 	@echo "MLflow UI: http://127.0.0.1:$(UI_PORT)"

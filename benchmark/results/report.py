@@ -310,7 +310,8 @@ def findings(model_runs: pd.DataFrame) -> list[str]:
     ok, lines = measured(with_spread(model_runs)), []
     base = baseline(ok)["median_ms_per_sample"] if not ok.empty else pd.Series(dtype=float)
     for batch_size, cells in ok.groupby("batch_size"):
-        lines.append(fastest_line(cells, batch_size, base.get((cells["device"].iloc[0], batch_size))))
+        if cells["median_ms_per_sample"].notna().any():  # records without timed batches rank nothing
+            lines.append(fastest_line(cells, batch_size, base.get((cells["device"].iloc[0], batch_size))))
     memory = "peak_vram_mb" if ok.get("peak_vram_mb", pd.Series(dtype=float)).notna().any() else "peak_rss_mb"
     if memory in ok and ok[memory].notna().any():
         least = ok.loc[ok[memory].idxmin()]

@@ -1,0 +1,236 @@
+"""docs/results/study/STUDY.md from the study's records: coverage (every cell a number or a
+reason), the seed's two conclusions re-tested with figures, what the seed could not measure
+(CUDA graphs, torch.compile, bf16, FP8, energy), the seed's best rows beside ours, and per model
+the seed's three tables (ms/sample, peak VRAM, F1) over every row and batch size.
+
+    python scripts/study_report.py docs/results/study/records.tgz [--out docs/results/study/STUDY.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from grid_coverage import coverage, outcome  # noqa: E402
+
+from benchmark.results.report import load_records, model_sections  # noqa: E402
+
+SEED_TABLE = ROOT / "docs" / "results" / "study" / "seed_best_rows.md"
+# the seed's model names -> the records' (the study grid's config names differ again: coverage)
+SEED_MODELS = {
+    "MobileNetV3-L": "mobilenet_v3_large", "ResNet18": "resnet18", "BERT": "bert", "GPT-Neo 125M": "gptneo",
+    "FCN": "fcn", "CNN": "cnn", "LSTM": "lstm",
+}  # fmt: skip
+STUDY_TABLES = ("Inference time [ms/sample]", "Peak VRAM [MB]", "F1 score")
+INT8_PRECISIONS = ("int8",)
+
+
+def seed_best_rows(path: Path = SEED_TABLE) -> pd.DataFrame:
+    """(model, batch_size, seed_ms, seed_row) from the seed table's `0.523 TensorRT PTQ INT8` cells."""
+    rows = []
+    for line in path.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0] not in SEED_MODELS:
+            continue
+        for batch_size, cell in zip((1, 16, 32, 64), cells[1:5], strict=True):
+            number, label = re.match(r"([\d.]+) (.*)", cell).groups()
+            rows.append((SEED_MODELS[cells[0]], batch_size, float(number), label))
+    return pd.DataFrame(rows, columns=["model", "batch_size", "seed_ms", "seed_row"])
+
+
+def measured_cuda(runs: pd.DataFrame) -> pd.DataFrame:
+    """Rows that count as results: measured on CUDA and passing their quality gate."""
+    ok = runs[(runs["status"] == "ok") & (runs["device"] == "cuda")].copy()
+    ok["row"] = ok["backend"] + " " + ok["precision"]
+    return ok
+
+
+def best_by(ok: pd.DataFrame, keys: list[str], metric: str = "latency_ms_per_sample") -> pd.DataFrame:
+    ranked = ok.dropna(subset=[metric]).sort_values(metric)
+    return ranked.drop_duplicates(keys, keep="first").set_index(keys)
+
+
+def coverage_lines(records: Path) -> list[str]:
+    lines = [
+        "| model | cells | measured | declared unsupported | skipped at run time | failed | not recorded |"
+    ]
+    lines.append("|---|---|---|---|---|---|---|")
+    kinds = ("measured", "declared unsupported", "skipped at run time", "failed", "not recorded")
+    cells_by_model, found = coverage({"study": records}, "cuda")
+    missing = 0
+    for model, cells in cells_by_model.items():
+        counts = pd.Series([outcome(c, found) for c in cells]).value_counts()
+        missing += int(counts.get("not recorded", 0))
+        lines.append(f"| {model} | {len(cells)} | " + " | ".join(str(counts.get(k, 0)) for k in kinds) + " |")
+    verdict = "every cell is a number or a reason" if not missing else f"{missing} cells have no record yet"
+    return lines + ["", f"**Coverage: {verdict}.**"]
+
+
+def vram_conclusion(ok: pd.DataFrame) -> list[str]:
+    """'To minimize the model size on the GPU use ONNX': per model at batch 64, the row with the
+    smallest peak VRAM against the smallest ONNX Runtime row."""
+    lines = [
+        "| model | smallest peak VRAM, bs64 | MB | smallest ONNX Runtime row | MB |",
+        "|---|---|---|---|---|",
+    ]
+    wins = total = 0
+    for model, runs in ok[ok["batch_size"] == 64].dropna(subset=["peak_vram_mb"]).groupby("model"):
+        least = runs.loc[runs["peak_vram_mb"].idxmin()]
+        ort = runs[runs["backend"].str.startswith("onnxruntime")]
+        ort_text = "no row | "
+        if not ort.empty:
+            ort_least = ort.loc[ort["peak_vram_mb"].idxmin()]
+            ort_text = f"{ort_least['row']} | {ort_least['peak_vram_mb']:.0f}"
+            wins += bool(ort_least["peak_vram_mb"] <= least["peak_vram_mb"])
+            total += 1
+        lines.append(f"| {model} | {least['row']} | {least['peak_vram_mb']:.0f} | {ort_text} |")
+    verdict = "supported" if total and wins == total else "not supported" if wins == 0 else "partly supported"
+    return [
+        f"**{verdict.capitalize()}**: ONNX Runtime has the smallest peak VRAM for {wins} of {total} models."
+    ] + [
+        "",
+        *lines,
+    ]
+
+
+def int8_conclusion(ok: pd.DataFrame) -> list[str]:
+    """'INT8 gives the greatest acceleration but lowers accuracy, the more the smaller the
+    network': today's INT8 rows (TensorRT cannot be had here) against the best float row."""
+    lines = [
+        "| model | parameters (M) | best INT8 row, bs64 | ms/sample | best float row | ms/sample | INT8 fastest? | F1 INT8 / FP32 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    fastest = 0
+    for model, runs in ok[ok["batch_size"] == 64].groupby("model"):
+        int8, floats = (
+            runs[runs["precision"].isin(INT8_PRECISIONS)],
+            runs[~runs["precision"].isin(INT8_PRECISIONS)],
+        )
+        if int8.empty or floats.empty:
+            continue
+        q, f = (
+            int8.loc[int8["latency_ms_per_sample"].idxmin()],
+            floats.loc[floats["latency_ms_per_sample"].idxmin()],
+        )
+        fastest += bool(q["latency_ms_per_sample"] < f["latency_ms_per_sample"])
+        f1 = q.get("f1_macro") / q.get("f1_macro_fp32") if pd.notna(q.get("f1_macro_fp32")) else float("nan")
+        params = pd.to_numeric(pd.Series([q.get("fact.parameters_m")]), errors="coerce").iloc[0]
+        lines.append(
+            f"| {model} | {'n/a' if pd.isna(params) else f'{params:.1f}'} | {q['row']} | {q['latency_ms_per_sample']:.4f} | {f['row']} | "
+            f"{f['latency_ms_per_sample']:.4f} | {'yes' if q['latency_ms_per_sample'] < f['latency_ms_per_sample'] else 'no'} | "
+            f"{'n/a (random weights)' if pd.isna(f1) else f'{f1:.3f}'} |"
+        )
+    n = len(lines) - 2
+    return [f"INT8 is the fastest row at batch 64 for {fastest} of {n} models.", "", *lines]
+
+
+def new_findings(ok: pd.DataFrame) -> list[str]:
+    """What the seed could not measure: CUDA graphs, torch.compile, bf16 against fp16, FP8, energy."""
+    best = best_by(ok, ["model", "backend", "precision", "batch_size"])["latency_ms_per_sample"]
+    lines = []
+
+    def ratio(model, batch, a, b):  # a's time / b's time, each (backend, precision)
+        try:
+            return best[(model, *a, batch)] / best[(model, *b, batch)]
+        except KeyError:
+            return None
+
+    for title, a, b, batch in (
+        ("CUDA graphs (compile_cudagraphs / compile, fp16, bs1)", ("compile_cudagraphs", "fp16"), ("compile", "fp16"), 1),
+        ("torch.compile (compile_cudagraphs / eager, fp16, bs64)", ("compile_cudagraphs", "fp16"), ("eager", "fp16"), 64),
+        ("bf16 against fp16 (eager, bs64)", ("eager", "bf16"), ("eager", "fp16"), 64),
+        ("FP8 (torchao fp8 / eager bf16, bs64)", ("torchao", "fp8"), ("eager", "bf16"), 64),
+    ):  # fmt: skip
+        figures = {m: ratio(m, batch, a, b) for m in sorted(ok["model"].unique())}
+        shown = ", ".join(f"{m} {r:.2f}" for m, r in figures.items() if r is not None) or "no pair measured"
+        lines.append(f"- {title}: {shown}")
+    if "energy_mj_per_sample" in ok and ok["energy_mj_per_sample"].notna().any():
+        least = best_by(ok, ["model"], "energy_mj_per_sample")
+        shown = ", ".join(
+            f"{m} {r['energy_mj_per_sample']:.2f} ({r['row']} bs{r['batch_size']})"
+            for m, r in least.iterrows()
+        )
+        lines.append(f"- Least GPU energy per sample (mJ): {shown}")
+    return lines
+
+
+def seed_side_by_side(ok: pd.DataFrame, seed: pd.DataFrame) -> list[str]:
+    ours = best_by(ok, ["model", "batch_size"])
+    lines = ["| model | batch | seed's best (RTX 3080 Ti) | ms/sample | ours | ms/sample | seed / ours |"]
+    lines.append("|---|---|---|---|---|---|---|")
+    for _, s in seed.iterrows():
+        if (s["model"], s["batch_size"]) in ours.index:
+            o = ours.loc[(s["model"], s["batch_size"])]
+            mine = f"{o['row']} | {o['latency_ms_per_sample']:.4f} | {s['seed_ms'] / o['latency_ms_per_sample']:.1f}x"
+        else:
+            mine = "not measured | | "
+        lines.append(f"| {s['model']} | {s['batch_size']} | {s['seed_row']} | {s['seed_ms']:g} | {mine} |")
+    return lines
+
+
+def study_markdown(records: Path) -> str:
+    runs = load_records([records])
+    ok = measured_cuda(runs)
+    gpu = ", ".join(sorted(runs.get("env.gpu", pd.Series(dtype=str)).dropna().unique())) or "no GPU record"
+    parts = [
+        f"# The study on {gpu}",
+        "",
+        "The pretrained zoo (ResNet18, MobileNetV3-L, BERT, T5, GPT-Neo) ran with random weights on "
+        "synthetic data, since no weights or datasets reach the GPU machine: their F1 is n/a, and "
+        "their rows are gated on fidelity to FP32. FCN, CNN and LSTM are trained on the bundled digits.",
+        "",
+        "## Coverage",
+        "",
+        *coverage_lines(records),
+        "",
+        "## The seed's conclusions, re-tested",
+        "",
+        '### "To minimize the model size on the GPU use ONNX"',
+        "",
+        *vram_conclusion(ok),
+        "",
+        '### "TensorRT INT8 gives the greatest acceleration but lowers accuracy, the more the smaller the network"',
+        "",
+        "TensorRT cannot be had on the GPU machine (its cells are skipped with that reason), so today's INT8 "
+        "rows stand in: ONNX Runtime static QDQ, torchao and eager.",
+        "",
+        *int8_conclusion(ok),
+        "",
+        "## What the seed could not measure (time ratios, below 1 = faster)",
+        "",
+        *new_findings(ok),
+        "",
+        "## Beside the seed's best rows",
+        "",
+        *seed_side_by_side(ok, seed_best_rows()),
+        "",
+    ]
+    for section in model_sections(runs, with_figures=False):
+        parts += [f"## {section.model}", ""]
+        for title, grid in section.tables:
+            if title in STUDY_TABLES:
+                parts += [f"### {title}", "", grid.to_markdown(), ""]
+    return "\n".join(parts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("records", type=Path, help="the study's records: a folder or its .tgz")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "study" / "STUDY.md")
+    args = parser.parse_args()
+    args.out.write_text(study_markdown(args.records))
+    print(f"written: {args.out}")
+
+
+if __name__ == "__main__":
+    main()

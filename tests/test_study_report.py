@@ -1,0 +1,61 @@
+"""scripts/study_report.py: STUDY.md's verdicts on the seed's conclusions, read from records."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from benchmark.results.records import CellRecord
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "scripts"))
+study_report = pytest.importorskip("study_report")
+
+
+def write(folder, model, backend, precision, ms, vram, f1=None, status="ok"):
+    record = CellRecord(
+        "s", model, backend, precision, 64, "cuda", status=status, cell_id=f"{model}{backend}{precision}"
+    )
+    record.metrics = {"latency_ms_per_sample": ms, "latency_p50_ms": ms * 64, "peak_vram_mb": vram}
+    if f1 is not None:
+        record.metrics |= {"f1_macro": f1, "f1_macro_fp32": 0.98}
+    record.environment = {"gpu": "NVIDIA H200"}
+    path = folder / record.cell_id / "record.json"
+    path.parent.mkdir(parents=True)
+    record.save(path)
+
+
+def test_study_md_answers_the_seeds_conclusions_from_the_records(tmp_path):
+    write(tmp_path, "cnn", "eager", "fp32", 0.030, 900, f1=0.98)
+    write(
+        tmp_path, "cnn", "onnxruntime", "fp32", 0.020, 700, f1=0.98
+    )  # smallest VRAM: ONNX, as the seed said
+    write(tmp_path, "cnn", "onnxruntime", "int8", 0.010, 650, f1=0.95)  # fastest, and loses F1
+    write(tmp_path, "fcn", "eager", "fp16", 0.004, 500, f1=0.97)
+    write(tmp_path, "fcn", "onnxruntime", "fp32", 0.006, 600, f1=0.98)
+    write(
+        tmp_path, "fcn", "torchao", "int8", 0.002, 400, f1=0.5, status="invalid"
+    )  # failed its gate: no result
+
+    text = study_report.study_markdown(tmp_path)
+    assert text.startswith("# The study on NVIDIA H200")
+    assert "**Partly supported**: ONNX Runtime has the smallest peak VRAM for 1 of 2 models." in text
+    assert "| cnn | onnxruntime int8 | 650 | onnxruntime int8 | 650 |" in text
+    assert (
+        "INT8 is the fastest row at batch 64 for 1 of 1 models." in text
+    )  # fcn's invalid INT8 row is no row
+    assert "| cnn | n/a | onnxruntime int8 | 0.0100 | onnxruntime fp32 | 0.0200 | yes | 0.969 |" in text
+    assert (
+        "| cnn | 64 | TensorRT FP16 | 0.018 | onnxruntime int8 | 0.0100 | 1.8x |" in text
+    )  # beside the seed
+    assert (
+        "**Coverage: " in text and "cells have no record yet" in text
+    )  # two models of eight, one batch size
+
+
+def test_the_seed_table_is_read_whole():
+    seed = study_report.seed_best_rows()
+    assert len(seed) == 7 * 4  # seven models (the seed has no T5 table) x four batch sizes
+    row = seed[(seed["model"] == "mobilenet_v3_large") & (seed["batch_size"] == 64)].iloc[0]
+    assert (row["seed_ms"], row["seed_row"]) == (0.04, "TensorRT PTQ INT8")
