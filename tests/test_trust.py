@@ -457,13 +457,15 @@ def test_partly_quantized_rows_say_how_much_and_repeated_failures_are_one_findin
 def test_cudnn_benchmark_key_is_pinned_before_anything_runs_and_logged(on):
     from benchmark.measure import environment
 
-    before = torch.backends.cudnn.benchmark
+    before = torch.backends.cudnn.benchmark, torch.backends.cudnn.benchmark_limit
     try:
         environment.configure_runtime(1, tf32=False, seed=0, cudnn_benchmark=on)
         assert torch.backends.cudnn.benchmark is on
-        assert environment.collect(torch.device("cpu"))["cudnn_benchmark"] is on
+        env = environment.collect(torch.device("cpu"))
+        assert env["cudnn_benchmark"] is on
+        assert env["cudnn_benchmark_limit"] == (0 if on else 10)  # on: every engine timed, not torch's top 10
     finally:
-        torch.backends.cudnn.benchmark = before
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.benchmark_limit = before
 
 
 class FakeEnergyNvml:

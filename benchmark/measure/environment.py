@@ -67,6 +67,9 @@ def configure_runtime(threads: int | None, tf32: bool, seed: int, cudnn_benchmar
     torch.set_num_threads(threads)
     pin_tf32(tf32)
     torch.backends.cudnn.benchmark = cudnn_benchmark
+    # torch's default times only cuDNN's 10 best-ranked engines; 0 times every one (the first
+    # call takes longer; the timed calls run the fastest found)
+    torch.backends.cudnn.benchmark_limit = 0 if cudnn_benchmark else 10
     torch.manual_seed(seed)
     return threads
 
@@ -98,6 +101,7 @@ def collect(device: torch.device) -> dict[str, Any]:
         "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
         "tf32_cudnn": torch.backends.cudnn.allow_tf32,
         "cudnn_benchmark": torch.backends.cudnn.benchmark,
+        "cudnn_benchmark_limit": torch.backends.cudnn.benchmark_limit,  # 0: every engine timed
         **{f"version_{k}": v for k, v in library_versions().items()},
     }
     if device.type == "cuda":
