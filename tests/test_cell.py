@@ -104,23 +104,22 @@ def test_valid_option_overrides_and_globs_pass():
     check_option_overrides(["backend=glob(*)", "backend.options.anything=1"])  # Hydra answers globs
 
 
-def test_a_misspelt_option_exits_2_in_well_under_two_seconds(tmp_path):
+def test_a_misspelt_option_exits_2_before_any_work(tmp_path):
     import subprocess
     import sys
-    import time
 
     from tests.conftest import ROOT
 
-    started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "benchmark", "backend=onnxruntime", "backend.options.opst=17"],
         cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
     )  # fmt: skip
-    assert done.returncode == 2 and time.monotonic() - started < 2
+    assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "bad input: backend.options.opst is not an option of onnxruntime: did you mean "
-        "backend.options.opset? their options: conv_algo_search, cuda_graph, fusions, graph_optimization, opset, provider"
+        "bad input: backend.options.opst is not an option of onnxruntime: did you mean backend.options.opset? "
+        "their options: conv_algo_search, cuda_graph, fuse_conv_bias, fusions, graph_optimization, opset, provider"
     ]
+    assert not (tmp_path / "outputs").exists()  # no run folder, no worker: refused before any work
 
 
 def test_an_unknown_dataset_is_refused_before_any_worker():
