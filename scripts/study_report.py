@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from grid_coverage import coverage, outcome  # noqa: E402
 
-from benchmark.results.report import load_records, model_sections  # noqa: E402
+from benchmark.results.report import environment_rows, load_records, model_sections  # noqa: E402
 
 SEED_TABLE = ROOT / "docs" / "results" / "study" / "seed_best_rows.md"
 # the seed's model names -> the records' (the study grid's config names differ again: coverage)
@@ -186,6 +186,12 @@ def study_markdown(records: Path) -> str:
         "The pretrained zoo (ResNet18, MobileNetV3-L, BERT, T5, GPT-Neo) ran with random weights on "
         "synthetic data, since no weights or datasets reach the GPU machine: their F1 is n/a, and "
         "their rows are gated on fidelity to FP32. FCN, CNN and LSTM are trained on the bundled digits.",
+        "",
+        "## Environment",
+        "",
+        "| | |",
+        "|---|---|",
+        *(f"| {name} | {values} |" for name, values in environment_rows(runs)),
         "",
         "## Coverage",
         "",

@@ -40,6 +40,7 @@ def test_study_md_answers_the_seeds_conclusions_from_the_records(tmp_path):
 
     text = study_report.study_markdown(tmp_path)
     assert text.startswith("# The study on NVIDIA H200")
+    assert "| GPU | NVIDIA H200 |" in text  # the environment the records ran in
     assert "**Partly supported**: ONNX Runtime has the smallest peak VRAM for 1 of 2 models." in text
     assert "| cnn | onnxruntime int8 | 650 | onnxruntime int8 | 650 |" in text
     assert (

@@ -549,3 +549,15 @@ def test_findings_name_rows_as_the_tables_do_settings_included():
     assert {"compile cuda fp16 freezing=False", "compile cuda fp16 freezing=True"} <= set(
         section.tables[0][1].index
     )
+
+
+def test_the_environment_table_names_the_clocks_and_gives_many_values_as_a_range():
+    from benchmark.results.report import environment_rows
+
+    runs = pd.DataFrame(
+        {"env.gpu": ["NVIDIA H200"] * 5, "env.sm_clock_mhz": [1980, 1755, 1980, 1830, 1900],
+         "env.mem_clock_mhz": [3201] * 5, "env.driver": ["580.159.04", "580.159.04", None, "", "580.159.04"]}
+    )  # fmt: skip
+    rows = dict(environment_rows(runs))
+    assert rows["SM clock [MHz]"] == "1755-1980"  # four distinct values: a range
+    assert rows["memory clock [MHz]"] == "3201" and rows["driver"] == "580.159.04"

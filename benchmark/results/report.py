@@ -362,7 +362,8 @@ def fastest_line(cells: pd.DataFrame, batch_size: int, eager_fp32_ms: float | No
 
 
 ENVIRONMENT = (
-    ("GPU", "env.gpu"), ("driver", "env.driver"), ("CUDA", "env.cuda"), ("CPU", "env.cpu"),
+    ("GPU", "env.gpu"), ("driver", "env.driver"), ("CUDA", "env.cuda"), ("cuDNN", "env.cudnn"),
+    ("SM clock [MHz]", "env.sm_clock_mhz"), ("memory clock [MHz]", "env.mem_clock_mhz"), ("CPU", "env.cpu"),
     ("torch threads", "env.torch_threads"), ("TF32 matmul", "env.tf32_matmul"), ("TF32 cuDNN", "env.tf32_cudnn"),
     ("torch", "env.version_torch"), ("onnxruntime", "env.version_onnxruntime"),
     ("onnxruntime-gpu", "env.version_onnxruntime-gpu"), ("torchao", "env.version_torchao"),
@@ -376,6 +377,9 @@ def environment_rows(runs: pd.DataFrame) -> list[tuple[str, str]]:
     for label, column in ENVIRONMENT:
         if column in runs:
             values = sorted({str(v) for v in runs[column].dropna() if str(v) not in ("", "nan", "None")})
+            numbers = pd.to_numeric(pd.Series(values), errors="coerce")
+            if len(values) > 3 and numbers.notna().all():  # clocks of many cells: their range
+                values = [f"{numbers.min():g}-{numbers.max():g}"]
             if values:
                 rows.append((label, ", ".join(values)))
     return rows
