@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from grid_coverage import coverage, outcome  # noqa: E402
 
-from benchmark.results.report import environment_rows, load_records, model_sections  # noqa: E402
+from benchmark.results.report import environment_rows, load_records, model_sections, row_labels  # noqa: E402
 
 SEED_TABLE = ROOT / "docs" / "results" / "study" / "seed_best_rows.md"
 # the seed's model names -> the records' (the study grid's config names differ again: coverage)
@@ -49,7 +49,7 @@ def seed_best_rows(path: Path = SEED_TABLE) -> pd.DataFrame:
 def measured_cuda(runs: pd.DataFrame) -> pd.DataFrame:
     """Rows that count as results: measured on CUDA and passing their quality gate."""
     ok = runs[(runs["status"] == "ok") & (runs["device"] == "cuda")].copy()
-    ok["row"] = ok["backend"] + " " + ok["precision"]
+    ok["row"] = row_labels(ok)  # as the per-model tables below name them (channels_last, freezing=True, ...)
     return ok
 
 

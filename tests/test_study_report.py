@@ -42,13 +42,16 @@ def test_study_md_answers_the_seeds_conclusions_from_the_records(tmp_path):
     assert text.startswith("# The study on NVIDIA H200")
     assert "| GPU | NVIDIA H200 |" in text  # the environment the records ran in
     assert "**Partly supported**: ONNX Runtime has the smallest peak VRAM for 1 of 2 models." in text
-    assert "| cnn | onnxruntime int8 | 650 | onnxruntime int8 | 650 |" in text
+    assert "| cnn | onnxruntime cuda int8 | 650 | onnxruntime cuda int8 | 650 |" in text
     assert (
         "INT8 is the fastest row at batch 64 for 1 of 1 models." in text
     )  # fcn's invalid INT8 row is no row
-    assert "| cnn | n/a | onnxruntime int8 | 0.0100 | onnxruntime fp32 | 0.0200 | yes | 0.969 |" in text
     assert (
-        "| cnn | 64 | TensorRT FP16 | 0.018 | onnxruntime int8 | 0.0100 | 1.8x |" in text
+        "| cnn | n/a | onnxruntime cuda int8 | 0.0100 | onnxruntime cuda fp32 | 0.0200 | yes | 0.969 |"
+        in text
+    )
+    assert (
+        "| cnn | 64 | TensorRT FP16 | 0.018 | onnxruntime cuda int8 | 0.0100 | 1.8x |" in text
     )  # beside the seed
     assert (
         "**Coverage: " in text and "cells have no record yet" in text
