@@ -259,14 +259,17 @@ def test_ort_cudnn_algorithm_search_follows_the_key_unless_the_option_names_one(
     assert OnnxRuntimeBackend(conv_algo_search="HEURISTIC").algo_search(cudnn_benchmark=True) == "HEURISTIC"
 
 
-@pytest.mark.parametrize("fuse, expected", [(True, "1"), (False, "0")])
-def test_ort_cuda_provider_options_carry_the_keys_and_the_backend_options(fuse, expected):
+@pytest.mark.parametrize(
+    "fuse, channels_last, expected",
+    [(True, True, "1"), (False, True, "0"), (True, False, "0")],  # NCHW: ORT's fused conv fails
+)
+def test_ort_cuda_provider_options_carry_the_keys_and_the_backend_options(fuse, channels_last, expected):
     from types import SimpleNamespace
 
     from benchmark.backends.onnxruntime import OnnxRuntimeBackend
 
     ctx = SimpleNamespace(
-        device=torch.device("cuda", 1), tf32=True, cudnn_benchmark=False, channels_last=True
+        device=torch.device("cuda", 1), tf32=True, cudnn_benchmark=False, channels_last=channels_last
     )
     stream = SimpleNamespace(cuda_stream=1234)  # no GPU here: torch's current stream, stood in for
     with pytest.MonkeyPatch.context() as patch:
@@ -275,7 +278,8 @@ def test_ort_cuda_provider_options_carry_the_keys_and_the_backend_options(fuse, 
     assert provider == "CUDAExecutionProvider"
     assert options == {
         "device_id": "1", "user_compute_stream": "1234", "use_tf32": "1", "enable_skip_layer_norm_strict_mode": "0",
-        "cudnn_conv_algo_search": "HEURISTIC", "prefer_nhwc": "1", "enable_cuda_graph": "0", "fuse_conv_bias": expected,
+        "cudnn_conv_algo_search": "HEURISTIC", "prefer_nhwc": "1" if channels_last else "0", "enable_cuda_graph": "0",
+        "fuse_conv_bias": expected,
     }  # fmt: skip
 
 

@@ -54,3 +54,77 @@ def test_memory_sampler_keeps_a_peak_per_phase(tmp_path):
     assert sampler.peak("vram", "build") == 300
     assert sampler.peak("vram", "run") == 200  # the build's 300 MB never leaks into the run's figure
     assert sampler.peak("rss", "run") is None
+
+
+def test_a_probe_keeps_quiet_in_its_quiet_phases_and_reads_at_most_every_every_s(tmp_path):
+    """The GPU probe (an NVML process query, which holds the driver's lock) must never run while
+    the worker times, and elsewhere only every 100 ms; the host probe reads at every tick."""
+    from benchmark.measure.memory import PhasePeakSampler, Probe
+
+    phase_file = tmp_path / "phase"
+    reads = {"vram": [], "rss": []}
+    sampler = PhasePeakSampler(
+        pid=0,
+        phase_file=phase_file,
+        probes={
+            "vram": Probe(
+                lambda pid: reads["vram"].append(1) or 2**20, every_s=60, quiet_phases=frozenset({"timing"})
+            ),
+            "rss": lambda pid: reads["rss"].append(1) or 2**20,
+        },
+    )
+    for phase in ("timing", "timing", "eval", "eval", "timing"):
+        phase_file.write_text(phase)
+        sampler.sample()
+    assert len(reads["rss"]) == 5
+    assert len(reads["vram"]) == 1  # once in eval, then not again within 60 s, never in timing
+    assert sampler.peak("vram", "timing") is None and sampler.peak("vram", "eval") == 1
+
+
+def test_the_gpu_probe_asks_only_the_gpu_its_process_was_found_on(monkeypatch):
+    from types import SimpleNamespace
+
+    from benchmark.measure.memory import GpuBytesOf
+
+    asked = []
+    on_gpu = {"gpu0": [], "gpu1": [], "gpu2": []}
+
+    def running(handle):
+        asked.append(handle)
+        return on_gpu[handle]
+
+    nvml = SimpleNamespace(
+        nvmlDeviceGetCount=lambda: 3,
+        nvmlDeviceGetHandleByIndex=lambda i: f"gpu{i}",
+        nvmlDeviceGetComputeRunningProcesses=running,
+    )
+    monkeypatch.setattr("benchmark.measure.memory._nvml", lambda: nvml)
+    probe = GpuBytesOf()
+    assert probe(42) == 0 and len(asked) == 3  # before its CUDA context: every GPU, nothing found
+    on_gpu["gpu1"] = [SimpleNamespace(pid=42, usedGpuMemory=500), SimpleNamespace(pid=7, usedGpuMemory=900)]
+    assert probe(42) == 500 and len(asked) == 6
+    asked.clear()
+    on_gpu["gpu1"][0].usedGpuMemory = 800
+    assert probe(42) == 800 and asked == ["gpu1"]  # found: only its GPU is asked from now on
+
+
+def test_the_headline_vram_takes_the_workers_own_reading_at_the_end_of_timing(tmp_path):
+    from benchmark.measure.memory import PhasePeakSampler
+    from benchmark.results.records import CellRecord
+    from benchmark.sweep.job import add_memory_peaks
+
+    phase_file = tmp_path / "phase"
+    values = iter([300, 200])
+    sampler = PhasePeakSampler(
+        pid=0, phase_file=phase_file, probes={"vram": lambda pid: next(values) * 2**20}
+    )
+    for phase in ("build", "eval"):
+        phase_file.write_text(phase)
+        sampler.sample()
+    record = CellRecord(
+        sweep_id="s", model="m", backend="b", precision="fp16", batch_size=1, device="cuda", status="ok"
+    )
+    record.metrics = {"vram_timed_mb": 250.0}
+    add_memory_peaks(record, sampler)
+    assert record.metrics["peak_vram_mb"] == 250  # the build's 300 stays out; eval 200 < timed 250
+    assert record.metrics["peak_vram_build_mb"] == 300

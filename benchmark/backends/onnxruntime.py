@@ -189,7 +189,8 @@ class OnnxRuntimeBackend(FileBackend):
         # HEURISTIC 0.0320; docs/results/speed/run2/ort_probe_tf32.md)
         self.conv_algo_search = conv_algo_search
         # the CUDA provider's cuDNN-frontend fusion of a convolution with its bias and activation
-        # (same probe: MobileNetV3 0.0508 -> 0.0400 ms/sample, ResNet18 0.0297 -> 0.0304)
+        # (same probe: MobileNetV3 0.0508 -> 0.0400 ms/sample, ResNet18 0.0297 -> 0.0304), with
+        # the NHWC kernels only (provider_for)
         self.fuse_conv_bias = fuse_conv_bias
 
     def export(self, ctx: BuildContext, folder: Path) -> dict[str, Any]:
@@ -312,7 +313,9 @@ class OnnxRuntimeBackend(FileBackend):
             # graph's layout is ORT's own business, its inputs are bound as the ONNX file says)
             "prefer_nhwc": "1" if ctx.channels_last else "0",
             "enable_cuda_graph": "1" if self.cuda_graph else "0",
-            "fuse_conv_bias": "1" if self.fuse_conv_bias else "0",
+            # with NCHW kernels (memory_format=contiguous) ORT 1.31's fused convolution fails at the
+            # first run ("Failed to initialize CUDNN Frontend", H200 fp16: docs/results/speed/run3)
+            "fuse_conv_bias": "1" if self.fuse_conv_bias and ctx.channels_last else "0",
         }
         if self.provider == "tensorrt":
             return "TensorrtExecutionProvider", {"device_id": options["device_id"]}

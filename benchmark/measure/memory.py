@@ -5,13 +5,21 @@ Host: the worker's resident set (psutil). GPU: the worker's own usage as NVML re
 ORT arenas and TensorRT engines alike, unlike torch's allocator statistics. Peaks are kept
 per phase: the worker writes its current phase (load, build, eval, timing, reference) to a file,
 so the headline peaks cover the artifact scored and timed (eval, timing), without the build
-before them or the FP32 reference pass after them."""
+before them or the FP32 reference pass after them.
+
+NVML's process query is slow and holds the driver's global lock while it runs (4.5 ms a call
+in MangoHud's measurements, github.com/flightlessmango/MangoHud/pull/2104), which stalls the
+CUDA work of every process on the host. So the GPU probe asks only the GPU the worker was found
+on, ten times a second, and never while a worker times: the worker reads its own figure once
+as its timed loop ends (`vram_timed_mb`)."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -40,15 +48,38 @@ def nvml_process_bytes(pid: int) -> int | None:
     """GPU memory NVML attributes to `pid`, summed over devices; None without NVML."""
     try:
         pynvml = _nvml()
-        total = 0
-        for index in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
-                if proc.pid == pid and proc.usedGpuMemory:
-                    total += proc.usedGpuMemory
-        return total
+        handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
+        return sum(_bytes_on(handle, pid) for handle in handles)
     except Exception:
         return None
+
+
+def _bytes_on(handle, pid: int) -> int:
+    return sum(
+        p.usedGpuMemory or 0 for p in _nvml().nvmlDeviceGetComputeRunningProcesses(handle) if p.pid == pid
+    )
+
+
+class GpuBytesOf:
+    """The sampler's GPU probe: like nvml_process_bytes, but once the process shows up on some
+    GPUs (a cell has one), only those are asked again; each NVML process query holds the
+    driver's lock, so a sweep over four GPUs must not ask all four every time."""
+
+    def __init__(self) -> None:
+        self.handles: list | None = None
+
+    def __call__(self, pid: int) -> int | None:
+        try:
+            if self.handles is None:
+                pynvml = _nvml()
+                every = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
+                found = {h: _bytes_on(h, pid) for h in every}
+                if any(found.values()):
+                    self.handles = [h for h, used in found.items() if used]
+                return sum(found.values())
+            return sum(_bytes_on(h, pid) for h in self.handles)
+        except Exception:
+            return None
 
 
 def rss_bytes(pid: int) -> int | None:
@@ -60,17 +91,30 @@ def rss_bytes(pid: int) -> int | None:
         return None
 
 
+@dataclass(frozen=True)
+class Probe:
+    """One figure the sampler reads: `read(pid)` in bytes, at most every `every_s`, and never
+    while the worker is in one of `quiet_phases` (a probe that would disturb the timed loop)."""
+
+    read: Callable[[int], int | None]
+    every_s: float = 0.0
+    quiet_phases: frozenset[str] = frozenset()
+
+
 class PhasePeakSampler:
-    """Samples `probes` (name -> pid -> bytes) every `interval_s` and keeps each one's peak per phase."""
+    """Samples `probes` (name -> Probe, or a plain pid -> bytes function read at every tick)
+    every `interval_s` and keeps each one's peak per phase."""
 
     def __init__(
         self,
         pid: int,
         phase_file: Path,
-        probes: dict[str, Callable[[int], int | None]],
+        probes: dict[str, Probe | Callable[[int], int | None]],
         interval_s: float = 0.01,
     ):
-        self.pid, self.phase_file, self.probes, self.interval_s = pid, phase_file, probes, interval_s
+        self.pid, self.phase_file, self.interval_s = pid, phase_file, interval_s
+        self.probes = {name: p if isinstance(p, Probe) else Probe(p) for name, p in probes.items()}
+        self.last_read: dict[str, float] = {}
         self.peaks: dict[str, dict[str, float]] = defaultdict(dict)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
@@ -94,9 +138,12 @@ class PhasePeakSampler:
         return (self.phase_text().split() or ["start"])[0]
 
     def sample(self) -> None:
-        phase = self.current_phase()
+        phase, now = self.current_phase(), time.monotonic()
         for name, probe in self.probes.items():
-            value = probe(self.pid)
+            if phase in probe.quiet_phases or now - self.last_read.get(name, -1e9) < probe.every_s:
+                continue
+            self.last_read[name] = now
+            value = probe.read(self.pid)
             if value is not None:
                 mb = value / MB
                 self.peaks[phase][name] = max(mb, self.peaks[phase].get(name, 0.0))

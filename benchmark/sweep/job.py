@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from benchmark.code_digest import code_digest
 from benchmark.config import tf32_in_force
-from benchmark.measure.memory import PhasePeakSampler, nvml_process_bytes, rss_bytes
+from benchmark.measure.memory import GpuBytesOf, PhasePeakSampler, Probe, rss_bytes
 from benchmark.results.records import CellRecord, cell_id_of
 from benchmark.sweep.cell import BadInput, check_input, resolve_device, unsupported_reason
 from benchmark.sweep.placement import Placement, host_share, placement_for
@@ -100,9 +100,9 @@ def measure_in_child(cfg: DictConfig, job_dir: Path, record: CellRecord, place: 
     OmegaConf.save(cfg, job_dir / "cell.yaml")
     for stale in ("result.json", "phase"):
         (job_dir / stale).unlink(missing_ok=True)
-    probes = {"rss": rss_bytes}
-    if record.device == "cuda":
-        probes["vram"] = nvml_process_bytes
+    probes = {"rss": Probe(rss_bytes)}
+    if record.device == "cuda":  # NVML holds the driver's lock while it answers: rarely, never while timing
+        probes["vram"] = Probe(GpuBytesOf(), every_s=0.1, quiet_phases=frozenset({"timing"}))
     oom_kills_before = cgroup_oom_kills()
     with open(job_dir / "worker.log", "w") as log:
         child = subprocess.Popen(
@@ -266,9 +266,10 @@ def add_memory_peaks(record: CellRecord, sampler: PhasePeakSampler) -> None:
     and what running it adds (activations, workspaces, runtime arenas)."""
     if record.status != "ok":
         return
+    vram = [v for v in (sampler.peak("vram", "eval"), record.metrics.get("vram_timed_mb")) if v is not None]
     peaks = {
         "peak_rss_mb": sampler.peak("rss", "eval", "timing"),
-        "peak_vram_mb": sampler.peak("vram", "eval", "timing"),
+        "peak_vram_mb": max(vram, default=None),  # the sampler keeps quiet while the worker times
         "peak_vram_build_mb": sampler.peak("vram", "build"),
     }
     record.metrics.update({k: v for k, v in peaks.items() if v is not None})

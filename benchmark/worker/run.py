@@ -243,6 +243,9 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
             warmup_ms, timed_ms = time_calls(step, TimingBudget(**OmegaConf.to_container(cfg.timing)))
         if other_work.other_cores is not None:
             metrics["host_other_busy_cores"] = other_work.other_cores
+        timed_bytes = nvml_process_bytes(os.getpid()) if cuda else None
+        if timed_bytes:  # still in the timing phase, where the parent's sampler keeps quiet
+            metrics["vram_timed_mb"] = timed_bytes / MB
         # warm-up calls are the same calls as the timed ones: the window's energy is theirs too
         metrics.update(energy.metrics((len(warmup_ms) + len(timed_ms)) * cfg.batch_size))
         # Timing ends here: the headline peaks (eval and timing phases) and the whole-life peak
