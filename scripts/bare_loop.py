@@ -5,7 +5,9 @@ One cell:   python scripts/bare_loop.py model=resnet model.pretrained=false data
     times the cell by the harness (`python -m benchmark`) and in a bare loop over the same
     artifact with CUDA events and no harness, one request at a time as the harness does
     (event, call, event, wait), plus the pipelined figure (N calls back to back, one wait),
-    which hides the host's launch time behind the GPU's work and so is not the same quantity.
+    which hides the host's launch time behind the GPU's work and so is not the same quantity,
+    and the bare loop again while another process polls NVML's process list every 10 ms.
+    Columns: overrides | harness ms | bare ms | gap | pipelined ms | bare ms beside NVML polling.
 
 A sweep:    python scripts/bare_loop.py --records DIR [DIR ...] --out TABLE.md [--recipe]
     for each (model, batch size) of the sweep's records, takes the fastest row that passed its
@@ -24,7 +26,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -186,10 +190,33 @@ def one_cell(overrides: list[str]) -> None:
     with tempfile.TemporaryDirectory() as workdir:
         call = artifact_call(cfg, Path(workdir))
         bare, pipelined = statistics.fmean(event_loop(call)), pipelined_ms(call)
+        with nvml_poller():
+            polled = statistics.fmean(event_loop(call))
     gap = (harness - bare) / bare * 100
     print(
-        f"| {' '.join(overrides)} | {harness:.4f} | {bare:.4f} | {gap:+.1f}% | {pipelined:.4f} |", flush=True
+        f"| {' '.join(overrides)} | {harness:.4f} | {bare:.4f} | {gap:+.1f}% | {pipelined:.4f} "
+        f"| {polled:.4f} ({(polled - bare) / bare * 100:+.1f}%) |",
+        flush=True,
     )
+
+
+@contextmanager
+def nvml_poller(every_s: float = 0.01):
+    """Another process asking NVML for every GPU's processes every 10 ms, as the harness's
+    memory sampler did through the timed loop until f1c3516: does that alone slow the loop?"""
+    poll = (
+        "import time, pynvml; pynvml.nvmlInit(); n = pynvml.nvmlDeviceGetCount()\n"
+        "while True:\n"
+        "    [pynvml.nvmlDeviceGetComputeRunningProcesses(pynvml.nvmlDeviceGetHandleByIndex(i)) for i in range(n)]\n"
+        f"    time.sleep({every_s})\n"
+    )
+    poller = subprocess.Popen([sys.executable, "-c", poll])
+    time.sleep(1.0)  # NVML initialised and polling before the loop starts
+    try:
+        yield
+    finally:
+        poller.kill()
+        poller.wait()
 
 
 def main(argv: list[str]) -> None:

@@ -19,6 +19,8 @@
 #        bash scripts/gpu_trust.sh chain N1,N2 GPUS [CORES]  sweeps N1, N2, ... one after the other
 #        bash scripts/gpu_trust.sh testgpu GPU      make test-gpu on one GPU (log -> $OUT)
 #        bash scripts/gpu_trust.sh bare GPU [CORES]        bare_loop.py over the speed sweep's best rows (-> $OUT)
+#        bash scripts/gpu_trust.sh alone GPU        issue 16's cells one at a time, the harness then its bare loop (-> $OUT/alone.md)
+#        bash scripts/gpu_trust.sh two_cpu CORES    issue 15: a CPU sweep alone, twice at once, alone again (-> $OUT/two_sweeps.md)
 #        bash scripts/gpu_trust.sh restore DIR      records of an earlier machine (collect's records.tgz
 #                                                   in DIR) -> /tmp/multirun/<sweep>_earlier, so that
 #                                                   `sweep` resumes from them (a machine is held 30 min)
@@ -98,6 +100,19 @@ case ${1:-} in
   bare)  # the speed sweep's best rows: harness vs bare loop vs the hand-written recipe
     CUDA_VISIBLE_DEVICES=$2 taskset -c "${3:-0-$(($(nproc) - 1))}" python3 scripts/bare_loop.py --records /tmp/multirun/{speed,autotune,ab_}* \
       --out "$OUT/harness_vs_bare.md" --recipe 2>&1 | grep -E "^\||table|Error" ;;
+  alone)  # nothing else may run on the machine meanwhile: the harness against its own bare loop
+    for cell in "model=mobilenet backend=compile_cudagraphs backend.options.freezing=true" "model=mobilenet backend=compile_cudagraphs" \
+                "model=resnet backend=compile_cudagraphs" "model=resnet backend=eager" "model=resnet backend=onnxruntime"; do
+      CUDA_VISIBLE_DEVICES=$2 python3 scripts/bare_loop.py $cell model.pretrained=false dataset=synthetic eval_samples=128 \
+        precision=fp16 batch_size=64 device=cuda cache_dir=/tmp/bench_cache tracking_uri=sqlite:////tmp/alone.db experiment=alone 2>&1 | grep "^|"
+    done | tee "$OUT/alone.md" ;;
+  two_cpu)  # the same 8 CPU cells: alone, twice at once (started 1 s apart), alone again
+    cells=(model=fcn,cnn backend=eager,torchscript batch_size=16,64 device=cpu eval_samples=64 cache_dir=/tmp/bench_cache
+           tracking_uri=sqlite:////tmp/two.db experiment=two_sweeps)
+    two() { taskset -c "$2" python3 -m benchmark -m "${cells[@]}" "hydra.sweep.dir=/tmp/two/$1" > "/tmp/logs/two_$1.txt" 2>&1; }
+    two alone1 "$2"; two A "$2" & sleep 1; two B "$2"; wait; two alone2 "$2"
+    python3 scripts/two_sweeps.py --alone /tmp/two/alone1 /tmp/two/alone2 --together /tmp/two/A /tmp/two/B | tee "$OUT/two_sweeps.md"
+    (cd /tmp/two && tar czf "$OUT/two_sweeps_records.tgz" $(find . -name record.json)) ;;
   testgpu)  # its own lock folder (TMPDIR): its single runs must not wait for a sweep's cells
     TMPDIR=/tmp/testgpu_tmp && mkdir -p $TMPDIR && export TMPDIR
     CUDA_VISIBLE_DEVICES=$2 make test-gpu GPU_LOG=/tmp/logs/test-gpu.log > /dev/null 2>&1
