@@ -25,6 +25,7 @@ def main(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     if not multirun and not runnable_here(cfg):
+        drop_refused_run_folder(Path(hydra_cfg.runtime.output_dir))
         return
     from benchmark.results.tracking import default_tracking_uri, log_cell_safely, sweep_name
     from benchmark.sweep.job import run_cell, sweep_id_of
@@ -91,6 +92,27 @@ def runnable_here(cfg: DictConfig) -> bool:
         print(problem, file=sys.stderr)
         EXIT["code"] = EXIT_BAD_INPUT
     return problem is None
+
+
+def drop_refused_run_folder(run_dir: Path) -> None:
+    """A refused single run measured nothing, so the folder Hydra made for it goes too, with the
+    empty `outputs/runs` above it: only while it holds nothing but Hydra's composed config and
+    an empty log (`hydra.run.dir=.` in a folder with anything else in it keeps everything)."""
+    import shutil
+
+    entries = list(run_dir.iterdir()) if run_dir.is_dir() else []
+    if not all(e.name == ".hydra" or (e.suffix == ".log" and e.stat().st_size == 0) for e in entries):
+        return
+    for entry in entries:
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    for folder in (run_dir, run_dir.parent, run_dir.parent.parent):  # ..., outputs/runs, outputs
+        try:
+            folder.rmdir()  # only an empty one
+        except OSError:
+            return
 
 
 def preflight() -> None:

@@ -76,7 +76,14 @@ def test_unsupported_cell_is_skipped_without_a_worker(tmp_path):
     done = run_benchmark(tmp_path, "backend=compile", "precision=int8", "device=cpu")
     assert done.returncode == 2  # a single run asked for what cannot run here
     assert done.stderr.strip().splitlines() == ["cannot run here: compile on cpu runs fp32, not int8"]
-    assert not list(tmp_path.glob("outputs/runs/*/worker.log"))
+    assert not (tmp_path / "outputs").exists()  # not even Hydra's run folder is left behind
+
+
+def test_a_refusal_in_a_folder_of_the_users_own_keeps_everything_there(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    done = run_benchmark(tmp_path, "hydra.run.dir=.", "batch_size=0")
+    assert done.returncode == 2 and done.stderr.startswith("bad input: batch_size=0")
+    assert (tmp_path / "notes.txt").read_text() == "mine" and (tmp_path / ".hydra").is_dir()
 
 
 def test_report_reads_json_records_without_mlflow(sweep):
