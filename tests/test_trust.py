@@ -517,6 +517,25 @@ def test_nvml_finds_the_torch_device_by_its_uuid_whatever_cuda_visible_devices_s
     assert asked == ["GPU-d005a1e0-f0bf"]  # NVML's form, prefixed once
 
 
+def test_a_workers_own_gpu_memory_is_asked_of_its_gpu_alone(monkeypatch):
+    """Each NVML process query holds the driver's lock: the worker asks its own GPU only."""
+    import os
+    from types import SimpleNamespace
+
+    from benchmark.measure.memory import own_gpu_bytes
+
+    asked = []
+    processes = [SimpleNamespace(pid=os.getpid(), usedGpuMemory=700), SimpleNamespace(pid=1, usedGpuMemory=5)]
+    nvml = SimpleNamespace(
+        nvmlDeviceGetHandleByUUID=lambda u: f"handle {u}",
+        nvmlDeviceGetComputeRunningProcesses=lambda handle: asked.append(handle) or processes,
+    )
+    monkeypatch.setattr("benchmark.measure.memory._nvml", lambda: nvml)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: SimpleNamespace(uuid="GPU-7"))
+    assert own_gpu_bytes(torch.device("cuda", 0)) == 700
+    assert asked == ["handle GPU-7"]
+
+
 def test_the_report_reads_records_from_a_committed_archive_as_from_their_folder(tmp_path):
     import tarfile
 

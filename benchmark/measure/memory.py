@@ -15,6 +15,7 @@ as its timed loop ends (`vram_timed_mb`)."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import defaultdict
@@ -44,12 +45,11 @@ def nvml_handle(device):
     return _nvml().nvmlDeviceGetHandleByUUID(uuid if uuid.startswith("GPU-") else f"GPU-{uuid}")
 
 
-def nvml_process_bytes(pid: int) -> int | None:
-    """GPU memory NVML attributes to `pid`, summed over devices; None without NVML."""
+def own_gpu_bytes(device) -> int | None:
+    """GPU memory NVML attributes to this process on its torch CUDA `device` (only that GPU is
+    asked: each query holds the driver's lock); None without NVML."""
     try:
-        pynvml = _nvml()
-        handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
-        return sum(_bytes_on(handle, pid) for handle in handles)
+        return _bytes_on(nvml_handle(device), os.getpid())
     except Exception:
         return None
 
@@ -61,9 +61,9 @@ def _bytes_on(handle, pid: int) -> int:
 
 
 class GpuBytesOf:
-    """The sampler's GPU probe: like nvml_process_bytes, but once the process shows up on some
-    GPUs (a cell has one), only those are asked again; each NVML process query holds the
-    driver's lock, so a sweep over four GPUs must not ask all four every time."""
+    """The sampler's GPU probe: GPU memory NVML attributes to `pid`, from every GPU until the
+    process shows up on some (a cell has one), then from those only; each NVML process query
+    holds the driver's lock, so a sweep over four GPUs must not ask all four every time."""
 
     def __init__(self) -> None:
         self.handles: list | None = None

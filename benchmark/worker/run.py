@@ -34,11 +34,11 @@ def cuda_context_mb(device) -> float:
     """What the CUDA context alone costs this process (NVML), before any model is loaded."""
     import torch
 
-    from benchmark.measure.memory import MB, nvml_process_bytes
+    from benchmark.measure.memory import MB, own_gpu_bytes
 
     torch.zeros(1, device=device)
     torch.cuda.synchronize(device)
-    used = nvml_process_bytes(os.getpid())
+    used = own_gpu_bytes(device)
     return (used or 0) / MB
 
 
@@ -209,7 +209,7 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
         cuda_graph_launches,
         time_calls,
     )
-    from benchmark.measure.memory import MB, host_peak_rss_mb, nvml_process_bytes
+    from benchmark.measure.memory import MB, host_peak_rss_mb, own_gpu_bytes
     from benchmark.worker.faults import inject, inject_after_timing
     from benchmark.worker.phases import PhaseProgress
 
@@ -221,7 +221,7 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
     inject(cfg.fault)
     with torch.inference_mode():
         timing_inputs = p.inputs(p.eval_batches[0])
-        loaded_bytes = nvml_process_bytes(os.getpid()) if cuda else None
+        loaded_bytes = own_gpu_bytes(device) if cuda else None
         if loaded_bytes:  # the context plus what the artifact holds before it runs (weights, engine)
             metrics["vram_loaded_mb"] = loaded_bytes / MB
         metrics["first_call_ms"] = p.first_call(timing_inputs)
@@ -243,7 +243,7 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
             warmup_ms, timed_ms = time_calls(step, TimingBudget(**OmegaConf.to_container(cfg.timing)))
         if other_work.other_cores is not None:
             metrics["host_other_busy_cores"] = other_work.other_cores
-        timed_bytes = nvml_process_bytes(os.getpid()) if cuda else None
+        timed_bytes = own_gpu_bytes(device) if cuda else None
         if timed_bytes:  # still in the timing phase, where the parent's sampler keeps quiet
             metrics["vram_timed_mb"] = timed_bytes / MB
         # warm-up calls are the same calls as the timed ones: the window's energy is theirs too
