@@ -108,7 +108,10 @@ def drop_refused_run_folder(run_dir: Path) -> None:
             shutil.rmtree(entry)
         else:
             entry.unlink()
-    for folder in (run_dir, run_dir.parent, run_dir.parent.parent):  # ..., outputs/runs, outputs
+    made_by_us = [run_dir]
+    if run_dir.parent.name == "runs":  # the default hydra.run.dir, outputs/runs/<time>
+        made_by_us += [run_dir.parent, run_dir.parent.parent]
+    for folder in made_by_us:
         try:
             folder.rmdir()  # only an empty one
         except OSError:
