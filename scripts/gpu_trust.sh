@@ -19,7 +19,7 @@
 #        bash scripts/gpu_trust.sh chain N1,N2 GPUS [CORES]  sweeps N1, N2, ... one after the other
 #        bash scripts/gpu_trust.sh testgpu GPU      make test-gpu on one GPU (log -> $OUT)
 #        bash scripts/gpu_trust.sh bare GPU [CORES]        bare_loop.py over the speed sweep's best rows (-> $OUT)
-#        bash scripts/gpu_trust.sh alone GPU        issue 16's cells one at a time, the harness then its bare loop (-> $OUT/alone.md)
+#        bash scripts/gpu_trust.sh alone GPU        issue 16's cells one at a time: harness, bare loop, bare loop beside an NVML poller (-> $OUT/alone.md)
 #        bash scripts/gpu_trust.sh two_cpu CORES    issue 15: a CPU sweep alone, twice at once, alone again (-> $OUT/two_sweeps.md)
 #        bash scripts/gpu_trust.sh restore DIR      records of an earlier machine (collect's records.tgz
 #                                                   in DIR) -> /tmp/multirun/<sweep>_earlier, so that
