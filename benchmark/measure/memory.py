@@ -29,7 +29,7 @@ MB = 1024 * 1024
 
 @lru_cache(maxsize=1)
 def _nvml():
-    """NVML, initialised once per process (the sampler asks every 10 ms)."""
+    """NVML, initialised once per process (the sampler asks many times a cell)."""
     import pynvml
 
     pynvml.nvmlInit()
@@ -73,10 +73,10 @@ class GpuBytesOf:
             if self.handles is None:
                 pynvml = _nvml()
                 every = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
-                found = {h: _bytes_on(h, pid) for h in every}
-                if any(found.values()):
-                    self.handles = [h for h, used in found.items() if used]
-                return sum(found.values())
+                found = [(h, _bytes_on(h, pid)) for h in every]
+                if any(used for _, used in found):
+                    self.handles = [h for h, used in found if used]
+                return sum(used for _, used in found)
             return sum(_bytes_on(h, pid) for h in self.handles)
         except Exception:
             return None
