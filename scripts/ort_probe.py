@@ -2,7 +2,7 @@
 cells as the sweep does (the worker's `prepare`: the same export, fusions and session options),
 times eager and ORT sessions that differ from the sweep's session in one provider option each
 (IOBinding on device buffers, CUDA events, median of 100 calls), and lists the CUDA kernels
-that take the most time in the sweep's session, the fastest variant and eager (torch.profiler
+that take the most time in eager and in every session (torch.profiler
 sees every kernel of the process, ORT's too). Random weights, synthetic inputs, fp16.
 
     python scripts/ort_probe.py --out $OUT/ort_probe.md [--models resnet,mobilenet,bert] [--batch 64]
@@ -142,8 +142,8 @@ def probe(model: str, batch: int, base_changes: dict[str, str]) -> tuple[list[st
             lines.append(f"| {model} | ORT {name} | refused: {str(exc).splitlines()[0][:120]} | |")
         print(lines[-1], flush=True)
     fastest = min(timings, key=lambda n: timings[n][0])
-    kernels[f"ORT {fastest} (fastest)"] = top_kernels(timings[fastest][1])
-    kernels["ORT as the sweep"] = top_kernels(timings["as the sweep"][1])
+    for name, (_, call) in timings.items():  # every session's: did an option change the kernels?
+        kernels[f"ORT {name}" + (" (fastest)" if name == fastest else "")] = top_kernels(call)
     return lines, [f"- **{model}, {name}**: {text}" for name, text in kernels.items()]
 
 
