@@ -202,3 +202,14 @@ def conf_dir() -> Path:
     """conf/ of a checkout, else the copy an installed wheel carries inside the package."""
     checkout = Path(__file__).resolve().parent.parent / "conf"
     return checkout if checkout.is_dir() else Path(__file__).resolve().parent / "conf"
+
+
+def compose_cell(overrides: list[str]):
+    """One cell's config as `python -m benchmark <overrides>` composes it, resolved (for the
+    scripts that build a cell outside the runner: bare_loop, ort_probe, compile_probe)."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        return OmegaConf.create(OmegaConf.to_container(compose("config", overrides=overrides), resolve=True))

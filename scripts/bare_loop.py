@@ -178,15 +178,10 @@ def harness_mean_ms(overrides: list[str]) -> float:
 
 
 def one_cell(overrides: list[str]) -> None:
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
-    from benchmark.config import conf_dir, register_configs
+    from benchmark.config import compose_cell
 
     harness = harness_mean_ms(overrides)
-    register_configs()
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        cfg = OmegaConf.create(OmegaConf.to_container(compose("config", overrides=overrides), resolve=True))
+    cfg = compose_cell(overrides)
     with tempfile.TemporaryDirectory() as workdir:
         call = artifact_call(cfg, Path(workdir))
         bare, pipelined = statistics.fmean(event_loop(call)), pipelined_ms(call)

@@ -38,38 +38,30 @@ RECIPE = {
 
 def harness_call(model: str, batch: int, extra: list[str]):
     from bare_loop import artifact_call
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
 
-    from benchmark.config import conf_dir, register_configs
+    from benchmark.config import compose_cell
 
     overrides = [
         f"model={model}", "model.pretrained=false", "dataset=synthetic", "eval_samples=128",
         "backend=compile_cudagraphs", "precision=fp16", f"batch_size={batch}", "device=cuda",
         f"cache_dir={tempfile.mkdtemp()}", *extra,
     ]  # fmt: skip
-    register_configs()
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        cfg = OmegaConf.create(OmegaConf.to_container(compose("config", overrides=overrides), resolve=True))
-    return artifact_call(cfg, Path(tempfile.mkdtemp()))
+    return artifact_call(compose_cell(overrides), Path(tempfile.mkdtemp()))
 
 
 def recipe_variant(model: str, batch: int, change: dict):
-    import torchvision
+    """bare_loop's recipe with one of the harness's differences added."""
+    from bare_loop import recipe_call
 
-    torch.backends.cudnn.benchmark = True
     if change.get("tf32"):
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     if change.get("limit0"):
         torch.backends.cudnn.benchmark_limit = 0
-    layout = torch.contiguous_format if change.get("contiguous") else torch.channels_last
-    net = getattr(torchvision.models, ARCH[model])().eval().cuda().half().to(memory_format=layout)
-    image = torch.randn(batch, 3, 224, 224, device="cuda", dtype=torch.half).to(memory_format=layout)
     with torch._inductor.config.patch(freezing=bool(change.get("freezing"))):
-        compiled = torch.compile(net, mode="reduce-overhead")
+        call = recipe_call(ARCH[model], batch, seq_len=0)  # images: no sequence length
         with torch.inference_mode():
-            compiled(image)
-    return lambda: compiled(image)
+            call()  # Inductor compiles here, under the patch
+    return call
 
 
 def one(kind: str, name: str, model: str, batch: int) -> None:

@@ -47,10 +47,7 @@ GEMM_VARIANTS = {
 
 def cell(model: str, backend: str, batch: int, cache_dir: str):
     """The sweep's cell, prepared by the worker's own code; returns (prepared, inputs)."""
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
-    from benchmark.config import conf_dir, register_configs
+    from benchmark.config import compose_cell
     from benchmark.worker.run import prepare
 
     overrides = [
@@ -58,10 +55,7 @@ def cell(model: str, backend: str, batch: int, cache_dir: str):
         "model.max_length=256", f"backend={backend}", "precision=fp16", f"batch_size={batch}",
         "device=cuda", f"cache_dir={cache_dir}",
     ]  # fmt: skip
-    register_configs()
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        cfg = OmegaConf.create(OmegaConf.to_container(compose("config", overrides=overrides), resolve=True))
-    p = prepare(cfg, Path(tempfile.mkdtemp()))
+    p = prepare(compose_cell(overrides), Path(tempfile.mkdtemp()))
     x = p.inputs(p.eval_batches[0])
     with torch.inference_mode():
         p.first_call(x)

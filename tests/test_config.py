@@ -89,3 +89,18 @@ def test_the_study_presets_hold_the_seeds_eight_models_and_its_cpu_rows():
     assert (cpu.device, cpu.hydra.sweeper.params.backend) == ("cpu", "eager,torchscript,onnxruntime")
     assert cpu.hydra.sweeper.params.precision == "fp32,int8"
     assert cpu.hydra.launcher.n_jobs == 2 and "joblib" in cpu.hydra.launcher._target_
+
+
+def test_compose_cell_gives_the_runners_config_resolved():
+    """The scripts that build a cell outside the runner (bare_loop, ort_probe, compile_probe)
+    compose it here: overrides applied, interpolations resolved, no Hydra context left behind."""
+    from benchmark.config import compose_cell
+
+    cfg = compose_cell(["model=cnn", "batch_size=4", "backend=onnxruntime", "backend.options.opset=17"])
+    assert (cfg.model.name, cfg.batch_size, cfg.backend.name, cfg.backend.options.opset) == (
+        "cnn",
+        4,
+        "onnxruntime",
+        17,
+    )
+    assert "${" not in str(cfg)  # resolved: no interpolation left

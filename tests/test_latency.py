@@ -41,12 +41,12 @@ def test_max_s_stops_a_slow_loop():
 
 
 def test_memory_sampler_keeps_a_peak_per_phase(tmp_path):
-    from benchmark.measure.memory import PhasePeakSampler
+    from benchmark.measure.memory import PhasePeakSampler, Probe
 
     phase_file = tmp_path / "phase"
     values = iter([100, 300, 200, 50, 80])
     sampler = PhasePeakSampler(
-        pid=0, phase_file=phase_file, probes={"vram": lambda pid: next(values) * 2**20}
+        pid=0, phase_file=phase_file, probes={"vram": Probe(lambda pid: next(values) * 2**20)}
     )
     for phase in ("build", "build", "run", "run", "run"):
         phase_file.write_text(phase)
@@ -70,7 +70,7 @@ def test_a_probe_keeps_quiet_in_its_quiet_phases_and_reads_at_most_every_every_s
             "vram": Probe(
                 lambda pid: reads["vram"].append(1) or 2**20, every_s=60, quiet_phases=frozenset({"timing"})
             ),
-            "rss": lambda pid: reads["rss"].append(1) or 2**20,
+            "rss": Probe(lambda pid: reads["rss"].append(1) or 2**20),
         },
     )
     for phase in ("timing", "timing", "eval", "eval", "timing"):
@@ -109,14 +109,14 @@ def test_the_gpu_probe_asks_only_the_gpu_its_process_was_found_on(monkeypatch):
 
 
 def test_the_headline_vram_takes_the_workers_own_reading_at_the_end_of_timing(tmp_path):
-    from benchmark.measure.memory import PhasePeakSampler
+    from benchmark.measure.memory import PhasePeakSampler, Probe
     from benchmark.results.records import CellRecord
     from benchmark.sweep.job import add_memory_peaks
 
     phase_file = tmp_path / "phase"
     values = iter([300, 200])
     sampler = PhasePeakSampler(
-        pid=0, phase_file=phase_file, probes={"vram": lambda pid: next(values) * 2**20}
+        pid=0, phase_file=phase_file, probes={"vram": Probe(lambda pid: next(values) * 2**20)}
     )
     for phase in ("build", "eval"):
         phase_file.write_text(phase)

@@ -102,18 +102,16 @@ class Probe:
 
 
 class PhasePeakSampler:
-    """Samples `probes` (name -> Probe, or a plain pid -> bytes function read at every tick)
-    every `interval_s` and keeps each one's peak per phase."""
+    """Samples `probes` every `interval_s` (each at its own pace) and keeps each one's peak per phase."""
 
     def __init__(
         self,
         pid: int,
         phase_file: Path,
-        probes: dict[str, Probe | Callable[[int], int | None]],
+        probes: dict[str, Probe],
         interval_s: float = 0.01,
     ):
-        self.pid, self.phase_file, self.interval_s = pid, phase_file, interval_s
-        self.probes = {name: p if isinstance(p, Probe) else Probe(p) for name, p in probes.items()}
+        self.pid, self.phase_file, self.probes, self.interval_s = pid, phase_file, probes, interval_s
         self.last_read: dict[str, float] = {}
         self.peaks: dict[str, dict[str, float]] = defaultdict(dict)
         self._stop = threading.Event()
