@@ -121,8 +121,10 @@ def best_rows(record_dirs: list[Path]) -> dict[tuple[str, int], dict]:
 
 
 def label(record: dict) -> str:
-    memory_format = record["facts"].get("memory_format")
-    suffix = " channels_last" if memory_format == "channels_last" else ""
+    """backend, precision and what else makes the row (its layout, Inductor freezing)."""
+    facts = record["facts"]
+    suffix = " channels_last" if facts.get("memory_format") == "channels_last" else ""
+    suffix += " freezing" if facts.get("freezing") else ""
     return f"{record['backend']} {record['precision']}{suffix}"
 
 
