@@ -1,13 +1,15 @@
 """Does the harness cost anything it shouldn't, and is its fastest row really the fastest way?
 
 One cell:   python scripts/bare_loop.py model=resnet model.pretrained=false dataset=synthetic \\
-                backend=eager precision=fp16 batch_size=64 device=cuda
-    times the cell by the harness (`python -m benchmark`) and in a bare loop over the same
-    artifact with CUDA events and no harness, one request at a time as the harness does
-    (event, call, event, wait), plus the pipelined figure (N calls back to back, one wait),
-    which hides the host's launch time behind the GPU's work and so is not the same quantity,
-    and the bare loop again while another process polls NVML's process list every 10 ms.
-    Columns: overrides | harness ms | bare ms | gap | pipelined ms | bare ms beside NVML polling.
+                backend=eager precision=fp16 batch_size=64 device=cuda [--recipe]
+    times the cell by the harness (`python -m benchmark`: CUDA events, and the host's wait beside)
+    and in a bare loop over the same artifact with CUDA events and no harness, one request at a
+    time as the harness does (event, call, event, wait); then the same artifact by the host's
+    clock around call and sync (the harness's CUDA clock before it took CUDA events); then the
+    pipelined figure (N calls back to back, one wait), which hides the host's launch time behind
+    the GPU's work and so is not the same quantity; with --recipe, the hand-written recipe at the
+    cell's batch size.
+    Prints ONE_CELL_HEADER's columns.
 
 A sweep:    python scripts/bare_loop.py --records DIR [DIR ...] --out TABLE.md [--recipe]
     for each (model, batch size) of the sweep's records, takes the fastest row that passed its
@@ -26,9 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -166,7 +166,7 @@ def sweep_table(record_dirs: list[Path], out: Path, with_recipe: bool) -> None:
     print(f"table: {out}")
 
 
-def harness_mean_ms(overrides: list[str]) -> float:
+def harness_metrics(overrides: list[str]) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, "-m", "benchmark", *overrides], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
@@ -176,49 +176,49 @@ def harness_mean_ms(overrides: list[str]) -> float:
     record = json.loads(Path(record_file).read_text())
     if record["status"] != "ok":
         raise SystemExit(f"harness cell ended {record['status']}: {record['message']}")
-    return record["metrics"]["latency_mean_ms"]
+    return record["metrics"]
 
 
-def one_cell(overrides: list[str]) -> None:
+def wall_loop_ms(call: Callable[[], object]) -> float:
+    """The bare artifact timed as the harness timed CUDA rows before it took CUDA events: the
+    host's clock around the call and torch.cuda.synchronize, with the harness's default budget."""
+    from benchmark.measure.latency import TimingBudget, time_calls
+
+    with torch.inference_mode():
+        _, timed = time_calls(call, torch.cuda.synchronize, TimingBudget())
+    return statistics.fmean(timed.ms)
+
+
+ONE_CELL_HEADER = (
+    "| cell | harness ms (CUDA events) | harness ms (host wall) | bare ms (CUDA events) | harness / bare "
+    "| bare ms (host wall) | pipelined ms | recipe ms (p50) |\n|---|---|---|---|---|---|---|---|"
+)
+
+
+def one_cell(overrides: list[str], with_recipe: bool) -> None:
     from benchmark.config import compose_cell
 
-    harness = harness_mean_ms(overrides)
+    harness = harness_metrics(overrides)
     cfg = compose_cell(overrides)
     with tempfile.TemporaryDirectory() as workdir:
         call = artifact_call(cfg, Path(workdir))
-        bare, pipelined = statistics.fmean(event_loop(call)), pipelined_ms(call)
-        with nvml_poller():
-            polled = statistics.fmean(event_loop(call))
-    gap = (harness - bare) / bare * 100
+        bare, wall, pipelined = statistics.fmean(event_loop(call)), wall_loop_ms(call), pipelined_ms(call)
+    recipe = "-"
+    if with_recipe:
+        arch = {"resnet": "resnet18", "mobilenet": "mobilenet_v3_large"}.get(cfg.model.name, cfg.model.name)
+        recipe = f"{statistics.median(event_loop(recipe_call(arch, cfg.batch_size, cfg.model.max_length))):.4f}"
+    events_ms = harness["latency_mean_ms"]
     print(
-        f"| {' '.join(overrides)} | {harness:.4f} | {bare:.4f} | {gap:+.1f}% | {pipelined:.4f} "
-        f"| {polled:.4f} ({(polled - bare) / bare * 100:+.1f}%) |",
+        f"| {' '.join(overrides)} | {events_ms:.4f} | {harness['latency_wall_mean_ms']:.4f} | {bare:.4f} "
+        f"| {events_ms / bare:.3f} | {wall:.4f} | {pipelined:.4f} | {recipe} |",
         flush=True,
     )
 
 
-@contextmanager
-def nvml_poller(every_s: float = 0.01):
-    """Another process asking NVML for every GPU's processes every 10 ms, as the harness's
-    memory sampler did through the timed loop until f1c3516: does that alone slow the loop?"""
-    poll = (
-        "import time, pynvml; pynvml.nvmlInit(); n = pynvml.nvmlDeviceGetCount()\n"
-        "while True:\n"
-        "    [pynvml.nvmlDeviceGetComputeRunningProcesses(pynvml.nvmlDeviceGetHandleByIndex(i)) for i in range(n)]\n"
-        f"    time.sleep({every_s})\n"
-    )
-    poller = subprocess.Popen([sys.executable, "-c", poll])
-    time.sleep(1.0)  # NVML initialised and polling before the loop starts
-    try:
-        yield
-    finally:
-        poller.kill()
-        poller.wait()
-
-
 def main(argv: list[str]) -> None:
     if not argv or argv[0] != "--records":
-        one_cell(argv)
+        with_recipe = "--recipe" in argv
+        one_cell([a for a in argv if a != "--recipe"], with_recipe)
         return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

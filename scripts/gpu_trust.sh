@@ -19,7 +19,8 @@
 #        bash scripts/gpu_trust.sh chain N1,N2 GPUS [CORES]  sweeps N1, N2, ... one after the other
 #        bash scripts/gpu_trust.sh testgpu GPU      make test-gpu on one GPU (log -> $OUT)
 #        bash scripts/gpu_trust.sh bare GPU [CORES]        bare_loop.py over the speed sweep's best rows (-> $OUT)
-#        bash scripts/gpu_trust.sh alone GPU        issue 16's cells one at a time: harness, bare loop, bare loop beside an NVML poller (-> $OUT/alone.md)
+#        bash scripts/gpu_trust.sh alone GPU        issue 16's cells one at a time: harness, bare loop, recipe (-> $OUT/alone.md;
+#                                                   ALONE_ORT=1 adds ORT ResNet18, which needs the ORT parts)
 #        bash scripts/gpu_trust.sh two_cpu CORES    issue 15: a CPU sweep alone, twice at once, alone again (-> $OUT/two_sweeps.md)
 #        bash scripts/gpu_trust.sh restore DIR      records of an earlier machine (collect's records.tgz
 #                                                   in DIR) -> /tmp/multirun/<sweep>_earlier, so that
@@ -101,11 +102,12 @@ case ${1:-} in
     CUDA_VISIBLE_DEVICES=$2 taskset -c "${3:-0-$(($(nproc) - 1))}" python3 scripts/bare_loop.py --records /tmp/multirun/{speed,autotune,ab_}* \
       --out "$OUT/harness_vs_bare.md" --recipe 2>&1 | grep -E "^\||table|Error" ;;
   alone)  # nothing else may run on the machine meanwhile: the harness against its own bare loop
-    for cell in "model=mobilenet backend=compile_cudagraphs backend.options.freezing=true" "model=mobilenet backend=compile_cudagraphs" \
-                "model=resnet backend=compile_cudagraphs" "model=resnet backend=eager" "model=resnet backend=onnxruntime"; do
+    python3 -c "import sys; sys.path.insert(0, 'scripts'); from bare_loop import ONE_CELL_HEADER; print(ONE_CELL_HEADER)" | tee "$OUT/alone.md"
+    for cell in "model=mobilenet backend=compile_cudagraphs backend.options.freezing=true" "model=mobilenet backend=compile_cudagraphs --recipe" \
+                "model=resnet backend=compile_cudagraphs --recipe" "model=resnet backend=eager" ${ALONE_ORT:+"model=resnet backend=onnxruntime"}; do
       CUDA_VISIBLE_DEVICES=$2 python3 scripts/bare_loop.py $cell model.pretrained=false dataset=synthetic eval_samples=128 \
         precision=fp16 batch_size=64 device=cuda cache_dir=/tmp/bench_cache tracking_uri=sqlite:////tmp/alone.db experiment=alone 2>&1 | grep "^|"
-    done | tee "$OUT/alone.md" ;;
+    done | tee -a "$OUT/alone.md" ;;
   two_cpu)  # the same 8 CPU cells: alone, twice at once (started 1 s apart), alone again
     cells=(model=fcn,cnn backend=eager,torchscript batch_size=16,64 device=cpu eval_samples=64 cache_dir=/tmp/bench_cache
            tracking_uri=sqlite:////tmp/two.db experiment=two_sweeps)

@@ -1,4 +1,5 @@
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -25,19 +26,46 @@ def test_stats_refuse_empty():
 
 
 def test_loop_meets_both_minimums_and_keeps_every_iteration():
-    calls = []
+    calls, waits = [], []
     budget = TimingBudget(warmup_iters=3, warmup_s=0.01, min_iters=7, min_s=0.05, max_s=5)
-    warmup, timed = time_calls(lambda: (calls.append(1), time.sleep(0.002)), budget)
-    assert len(warmup) >= 3 and sum(warmup) >= 10 * 0.9
-    assert len(timed) >= 7 and sum(timed) >= 50 * 0.9
-    assert len(calls) == len(warmup) + len(timed)
-    assert all(t >= 2.0 * 0.9 for t in timed)  # each sample is one 2 ms call, in ms
+    warmup, timed = time_calls(lambda: calls.append(1), lambda: (waits.append(1), time.sleep(0.002)), budget)
+    assert len(warmup.ms) >= 3 and sum(warmup.ms) >= 10 * 0.9
+    assert len(timed.ms) >= 7 and sum(timed.ms) >= 50 * 0.9
+    assert len(calls) == len(waits) == len(warmup.ms) + len(timed.ms)
+    assert all(t >= 2.0 * 0.9 for t in timed.ms)  # each sample is one call and its 2 ms wait, in ms
+    assert timed.clock == "wall" and timed.wall_ms == timed.ms
 
 
 def test_max_s_stops_a_slow_loop():
     budget = TimingBudget(warmup_iters=1, warmup_s=0.001, min_iters=10_000, min_s=0.001, max_s=0.05)
-    _, timed = time_calls(lambda: time.sleep(0.01), budget)
-    assert 2 <= len(timed) < 50
+    _, timed = time_calls(lambda: time.sleep(0.01), lambda: None, budget)
+    assert 2 <= len(timed.ms) < 50
+
+
+class FakeEvents:
+    """CUDA events as the loop uses them, on a machine without CUDA: each call 'takes' 0.5 ms
+    on the device, and the order of record() calls around the inference call is kept."""
+
+    def __init__(self, log: list[str]):
+        self.log = log
+        self.start = SimpleNamespace(record=lambda: log.append("start"))
+        self.end = SimpleNamespace(record=lambda: log.append("end"))
+
+    def elapsed_ms(self) -> float:
+        return 0.5
+
+
+def test_with_events_the_headline_is_the_device_time_and_the_host_wait_is_kept_beside():
+    from benchmark.measure.latency import _loop, wall_metrics
+
+    log: list[str] = []
+    timed = _loop(lambda: log.append("call"), lambda: time.sleep(0.003), (4, 0.0, 5.0), FakeEvents(log))
+    assert log[:6] == ["start", "call", "end"] * 2  # the events bracket the call, not the wait
+    assert timed.clock == "cuda_events" and timed.ms == [0.5] * 4
+    assert len(timed.wall_ms) == 4 and min(timed.wall_ms) >= 3.0 * 0.9  # the wait is in the wall figure
+    wall = wall_metrics(timed)
+    assert wall["latency_wall_mean_ms"] == pytest.approx(np.mean(timed.wall_ms))
+    assert wall["latency_wall_p50_ms"] == pytest.approx(np.median(timed.wall_ms))
 
 
 def test_memory_sampler_keeps_a_peak_per_phase(tmp_path):

@@ -1,5 +1,5 @@
 """The timed loop and its statistics. The loop holds nothing but the call, the sync the
-measurement needs, and the clock: inputs are prepared and on the device before it starts."""
+measurement needs, and the clocks: inputs are prepared and on the device before it starts."""
 
 from __future__ import annotations
 
@@ -21,26 +21,76 @@ class TimingBudget:
     max_s: float = 60.0
 
 
-def _loop(step: Callable[[], None], min_iters: int, min_s: float, max_s: float) -> list[float]:
-    """Call `step` until both min_iters and min_s are reached (or max_s passes); ms per call."""
-    samples_ns: list[int] = []
+class CudaEvents:
+    """Two CUDA events around each call, on the stream the call runs on: the GPU's own clock
+    from just before the call is issued to the end of its last kernel. Host time the GPU spends
+    waiting for launches is inside; the host thread's wake-up after the wait is not. This is how
+    hand-written GPU loops and optimum-benchmark's latency tracker time PyTorch on CUDA, so the
+    harness's figure and theirs are the same quantity (scripts/bare_loop.py checks it)."""
+
+    def __init__(self) -> None:
+        import torch
+
+        self.start = torch.cuda.Event(enable_timing=True)
+        self.end = torch.cuda.Event(enable_timing=True)
+
+    def elapsed_ms(self) -> float:
+        return self.start.elapsed_time(self.end)
+
+
+@dataclass
+class TimedCalls:
+    """Per-call ms of one loop: `ms` by its clock (CUDA events on CUDA, else the host's wall
+    clock), and `wall_ms`, what the calling thread waited for the call and its sync, always."""
+
+    ms: list[float]
+    wall_ms: list[float]
+    clock: str
+
+
+def _loop(
+    call: Callable[[], object],
+    wait: Callable[[], None],
+    budget: tuple[int, float, float],
+    events: CudaEvents | None,
+) -> TimedCalls:
+    """Call until both min_iters and min_s are reached (or max_s passes)."""
+    min_iters, min_s, max_s = budget
+    wall_ns: list[int] = []
+    device_ms: list[float] = []
     start = time.perf_counter_ns()
     min_ns, max_ns = min_s * 1e9, max_s * 1e9
     while True:
         t0 = time.perf_counter_ns()
-        step()
+        if events is not None:
+            events.start.record()
+            call()
+            events.end.record()
+        else:
+            call()
+        wait()
         t1 = time.perf_counter_ns()
-        samples_ns.append(t1 - t0)
+        wall_ns.append(t1 - t0)
+        if events is not None:  # both events are done: wait() returned
+            device_ms.append(events.elapsed_ms())
         elapsed = t1 - start
-        if (len(samples_ns) >= min_iters and elapsed >= min_ns) or elapsed >= max_ns:
-            return [ns / 1e6 for ns in samples_ns]
+        if (len(wall_ns) >= min_iters and elapsed >= min_ns) or elapsed >= max_ns:
+            wall_ms = [ns / 1e6 for ns in wall_ns]
+            if events is None:
+                return TimedCalls(wall_ms, wall_ms, "wall")
+            return TimedCalls(device_ms, wall_ms, "cuda_events")
 
 
-def time_calls(step: Callable[[], None], budget: TimingBudget) -> tuple[list[float], list[float]]:
-    """Warm up, then time. `step` must run one inference and wait for it to finish.
-    Returns (warm-up ms per call, timed ms per call)."""
-    warmup = _loop(step, budget.warmup_iters, budget.warmup_s, max(budget.max_s, budget.warmup_s))
-    timed = _loop(step, budget.min_iters, budget.min_s, budget.max_s)
+def time_calls(
+    call: Callable[[], object], wait: Callable[[], None], budget: TimingBudget, cuda_events: bool = False
+) -> tuple[TimedCalls, TimedCalls]:
+    """Warm up, then time. `call` runs one inference, `wait` waits for it to finish. With
+    `cuda_events` (the call's work is on torch's current CUDA stream), each call is also timed
+    by CUDA events, and those are the headline figures. Returns (warm-up, timed)."""
+    events = CudaEvents() if cuda_events else None
+    warmup_budget = (budget.warmup_iters, budget.warmup_s, max(budget.max_s, budget.warmup_s))
+    warmup = _loop(call, wait, warmup_budget, events)
+    timed = _loop(call, wait, (budget.min_iters, budget.min_s, budget.max_s), events)
     return warmup, timed
 
 
@@ -79,6 +129,13 @@ class LatencyStats:
 
     def as_metrics(self) -> dict[str, float]:
         return {k: float(v) for k, v in asdict(self).items()}
+
+
+def wall_metrics(timed: TimedCalls) -> dict[str, float]:
+    """What the calling thread waited per batch (call and sync, host clock), beside the headline
+    figures: on CUDA it adds the host's wake-up after each wait to the CUDA-event time."""
+    wall = np.asarray(timed.wall_ms, dtype=np.float64)
+    return {"latency_wall_mean_ms": float(wall.mean()), "latency_wall_p50_ms": float(np.median(wall))}
 
 
 def cuda_graph_launches(step: Callable[[], None], calls: int = 3) -> float | str:

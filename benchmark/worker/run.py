@@ -208,6 +208,7 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
         TimingBudget,
         cuda_graph_launches,
         time_calls,
+        wall_metrics,
     )
     from benchmark.measure.memory import MB, host_peak_rss_mb, own_gpu_bytes
     from benchmark.worker.faults import inject, inject_after_timing
@@ -234,20 +235,23 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
 
         set_phase(job_dir, "timing")
 
-        def step() -> None:
+        def call() -> None:
             artifact.run(*timing_inputs)
-            sync()
 
+        # CUDA events time the calls on torch's current stream; an artifact with a stream of
+        # its own (`artifact.synchronize`) is timed by the host's clock around its own wait
+        cuda_events = cuda and artifact.synchronize is None
+        budget = TimingBudget(**OmegaConf.to_container(cfg.timing))
         # both read around the loop, never inside it
         with OtherCpuWork() as other_work, GpuEnergy(device) as energy:
-            warmup_ms, timed_ms = time_calls(step, TimingBudget(**OmegaConf.to_container(cfg.timing)))
+            warmup, timed = time_calls(call, sync, budget, cuda_events)
         if other_work.other_cores is not None:
             metrics["host_other_busy_cores"] = other_work.other_cores
         timed_bytes = own_gpu_bytes(device) if cuda else None
         if timed_bytes:  # still in the timing phase, where the parent's sampler keeps quiet
             metrics["vram_timed_mb"] = timed_bytes / MB
         # warm-up calls are the same calls as the timed ones: the window's energy is theirs too
-        metrics.update(energy.metrics((len(warmup_ms) + len(timed_ms)) * cfg.batch_size))
+        metrics.update(energy.metrics((len(warmup.ms) + len(timed.ms)) * cfg.batch_size))
         # Timing ends here: the headline peaks (eval and timing phases) and the whole-life peak
         # stop before any post-processing. The parent polls the phase every 10 ms: wait out two
         # polls, so no later sample is taken for the timing phase.
@@ -256,14 +260,16 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
         time.sleep(0.02)
         inject_after_timing(cfg.fault)
         if cuda:  # after the timed loop: the proof of CUDA graphs costs a profiled call or two
-            launches = cuda_graph_launches(step)
+            launches = cuda_graph_launches(lambda: (call(), sync()))
             artifact.facts["cuda_graph_launches_per_call"] = launches
             if artifact.expects_cuda_graphs and launches == 0:
                 raise LabelMismatch(
                     "no CUDA graph was replayed in the timed calls: the row ran without graphs"
                 )
-    metrics.update(LatencyStats.from_samples(timed_ms, cfg.batch_size).as_metrics())
-    metrics["warmup_iterations"] = float(len(warmup_ms))
+    metrics.update(LatencyStats.from_samples(timed.ms, cfg.batch_size).as_metrics())
+    metrics.update(wall_metrics(timed))
+    metrics["warmup_iterations"] = float(len(warmup.ms))
+    artifact.facts["latency_clock"] = timed.clock
     if p.loaded.extra_metrics is not None:  # the model's own, after the timed loop
         metrics.update(p.loaded.extra_metrics(artifact, timing_inputs, sync))
     if cuda:
@@ -287,7 +293,7 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
         "num_classes": p.splits.num_classes,
         "facts": facts,
         "environment": environment.collect(device),
-        "latencies_ms": timed_ms,
+        "latencies_ms": timed.ms,
     }
 
 

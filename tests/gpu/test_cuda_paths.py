@@ -337,6 +337,10 @@ def test_a_cuda_cell_end_to_end_logs_its_switches_memory_parts_and_graphs(tmp_pa
         m["energy_mj_per_sample"] > 0 and 10 < m["gpu_power_w"] < 1500
     )  # NVML's counter, read around the loop
     assert record["environment"]["cudnn_benchmark"] is True
+    # the GPU's clock times each call; the host's wait for it (wake-up included) is kept beside
+    assert facts["latency_clock"] == "cuda_events"
+    assert 0 < m["latency_mean_ms"] <= m["latency_wall_mean_ms"]
+    assert m["latency_wall_mean_ms"] < 1.5 * m["latency_mean_ms"] + 0.2
 
 
 @needs_ort_cuda
@@ -361,3 +365,6 @@ def test_an_onnxruntime_cuda_cell_end_to_end(tmp_path):
     assert record["environment"]["cudnn_benchmark"] is True
     assert facts["ort_host_float_nodes"] == 0
     assert record["metrics"]["rel_error"] <= 1e-5
+    # ORT computes on torch's current stream, so the events around its call see all its work
+    assert facts["latency_clock"] == "cuda_events"
+    assert 0 < record["metrics"]["latency_mean_ms"] <= record["metrics"]["latency_wall_mean_ms"]
