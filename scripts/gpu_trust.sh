@@ -21,6 +21,7 @@
 #        bash scripts/gpu_trust.sh bare GPU [CORES]        bare_loop.py over the speed sweep's best rows (-> $OUT)
 #        bash scripts/gpu_trust.sh alone GPU        issue 16's cells one at a time: harness, bare loop, recipe (-> $OUT/alone.md;
 #                                                   ALONE_ORT=1 adds ORT ResNet18, which needs the ORT parts)
+#        bash scripts/gpu_trust.sh draws GPU ["CELL"]  one cell three times, harness and bare loop each a fresh build (-> $OUT/draws.md)
 #        bash scripts/gpu_trust.sh two_cpu CORES    issue 15: a CPU sweep alone, twice at once, alone again (-> $OUT/two_sweeps.md)
 #        bash scripts/gpu_trust.sh restore DIR      records of an earlier machine (collect's records.tgz
 #                                                   in DIR) -> /tmp/multirun/<sweep>_earlier, so that
@@ -34,6 +35,15 @@ models=(model=resnet,mobilenet,bert model.pretrained=false dataset=synthetic eva
 common=(device=cuda hydra/launcher=gpus cache_dir=/tmp/bench_cache tracking_uri=sqlite:////tmp/trust.db
         experiment=trust)
 done_cells() { grep -chE '^\[ *(ok|invalid|skipped|error|oom|crashed|timeout)\]' "$1" 2>/dev/null; }
+
+one_cells() {  # GPU OUTFILE CELL...: each cell (fp16, bs64) by the harness, then by bare_loop.py, one at a time
+  local gpu=$1 out=$2; shift 2
+  python3 -c "import sys; sys.path.insert(0, 'scripts'); from bare_loop import ONE_CELL_HEADER; print(ONE_CELL_HEADER)" | tee "$out"
+  for cell in "$@"; do
+    CUDA_VISIBLE_DEVICES=$gpu python3 scripts/bare_loop.py $cell model.pretrained=false dataset=synthetic eval_samples=128 \
+      precision=fp16 batch_size=64 device=cuda cache_dir=/tmp/bench_cache tracking_uri=sqlite:////tmp/alone.db experiment=alone 2>&1 | grep "^|"
+  done | tee -a "$out"
+}
 
 case ${1:-} in
   setup)
@@ -102,12 +112,12 @@ case ${1:-} in
     CUDA_VISIBLE_DEVICES=$2 taskset -c "${3:-0-$(($(nproc) - 1))}" python3 scripts/bare_loop.py --records /tmp/multirun/{speed,autotune,ab_}* \
       --out "$OUT/harness_vs_bare.md" --recipe 2>&1 | grep -E "^\||table|Error" ;;
   alone)  # nothing else may run on the machine meanwhile: the harness against its own bare loop
-    python3 -c "import sys; sys.path.insert(0, 'scripts'); from bare_loop import ONE_CELL_HEADER; print(ONE_CELL_HEADER)" | tee "$OUT/alone.md"
-    for cell in "model=mobilenet backend=compile_cudagraphs backend.options.freezing=true" "model=mobilenet backend=compile_cudagraphs --recipe" \
-                "model=resnet backend=compile_cudagraphs --recipe" "model=resnet backend=eager" ${ALONE_ORT:+"model=resnet backend=onnxruntime"}; do
-      CUDA_VISIBLE_DEVICES=$2 python3 scripts/bare_loop.py $cell model.pretrained=false dataset=synthetic eval_samples=128 \
-        precision=fp16 batch_size=64 device=cuda cache_dir=/tmp/bench_cache tracking_uri=sqlite:////tmp/alone.db experiment=alone 2>&1 | grep "^|"
-    done | tee -a "$OUT/alone.md" ;;
+    one_cells "$2" "$OUT/alone.md" "model=mobilenet backend=compile_cudagraphs backend.options.freezing=true" \
+      "model=mobilenet backend=compile_cudagraphs --recipe" "model=resnet backend=compile_cudagraphs --recipe" \
+      "model=resnet backend=eager" ${ALONE_ORT:+"model=resnet backend=onnxruntime"} ;;
+  draws)  # one cell three times (default MobileNetV3 compile_cudagraphs): harness and bare loop, each a fresh build
+    cell=${3:-model=mobilenet backend=compile_cudagraphs}
+    one_cells "$2" "$OUT/draws.md" "$cell" "$cell" "$cell" ;;
   two_cpu)  # the same 8 CPU cells: alone, twice at once (started 1 s apart), alone again
     cells=(model=fcn,cnn backend=eager,torchscript batch_size=16,64 device=cpu eval_samples=64 cache_dir=/tmp/bench_cache
            tracking_uri=sqlite:////tmp/two.db experiment=two_sweeps)

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from benchmark.measure.latency import LatencyStats, TimingBudget, time_calls
+from benchmark.measure.latency import LatencyStats, TimingBudget, time_calls, wall_metrics
 
 
 def test_stats_from_known_samples():
@@ -34,6 +34,7 @@ def test_loop_meets_both_minimums_and_keeps_every_iteration():
     assert len(calls) == len(waits) == len(warmup.ms) + len(timed.ms)
     assert all(t >= 2.0 * 0.9 for t in timed.ms)  # each sample is one call and its 2 ms wait, in ms
     assert timed.clock == "wall" and timed.wall_ms == timed.ms
+    assert wall_metrics(timed) == {}  # the headline already is the host's clock: no second copy
 
 
 def test_max_s_stops_a_slow_loop():
@@ -56,7 +57,7 @@ class FakeEvents:
 
 
 def test_with_events_the_headline_is_the_device_time_and_the_host_wait_is_kept_beside():
-    from benchmark.measure.latency import _loop, wall_metrics
+    from benchmark.measure.latency import _loop
 
     log: list[str] = []
     timed = _loop(lambda: log.append("call"), lambda: time.sleep(0.003), (4, 0.0, 5.0), FakeEvents(log))

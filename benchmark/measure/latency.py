@@ -133,7 +133,10 @@ class LatencyStats:
 
 def wall_metrics(timed: TimedCalls) -> dict[str, float]:
     """What the calling thread waited per batch (call and sync, host clock), beside the headline
-    figures: on CUDA it adds the host's wake-up after each wait to the CUDA-event time."""
+    figures where those are CUDA events: it adds the host's wake-up after each wait. Nothing
+    where the headline already is the host's clock (CPU rows)."""
+    if timed.clock == "wall":
+        return {}
     wall = np.asarray(timed.wall_ms, dtype=np.float64)
     return {"latency_wall_mean_ms": float(wall.mean()), "latency_wall_p50_ms": float(np.median(wall))}
 
