@@ -119,7 +119,7 @@ case ${1:-} in
     cell=${3:-model=mobilenet backend=compile_cudagraphs}
     one_cells "$2" "$OUT/draws.md" "$cell" "$cell" "$cell" ;;
   two_cpu)  # the same 8 CPU cells: alone, twice at once (started 1 s apart), alone again
-    cells=(model=fcn,cnn backend=eager,torchscript batch_size=16,64 device=cpu eval_samples=64 cache_dir=/tmp/bench_cache
+    cells=(model=fcn,cnn backend=eager,torchscript batch_size=16,64 device=cpu threads=1 eval_samples=64 cache_dir=/tmp/bench_cache
            tracking_uri=sqlite:////tmp/two.db experiment=two_sweeps)
     two() { taskset -c "$2" python3 -m benchmark -m "${cells[@]}" "hydra.sweep.dir=/tmp/two/$1" > "/tmp/logs/two_$1.txt" 2>&1; }
     two alone1 "$2"; two A "$2" & sleep 1; two B "$2"; wait; two alone2 "$2"
