@@ -48,7 +48,6 @@ class FakeEvents:
     on the device, and the order of record() calls around the inference call is kept."""
 
     def __init__(self, log: list[str]):
-        self.log = log
         self.start = SimpleNamespace(record=lambda: log.append("start"))
         self.end = SimpleNamespace(record=lambda: log.append("end"))
 
