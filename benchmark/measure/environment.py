@@ -109,6 +109,17 @@ def collect(device: torch.device) -> dict[str, Any]:
     return env
 
 
+def sm_clock_mhz(device: torch.device) -> int | None:
+    """The GPU's SM clock now (NVML); None without NVML. Read as the timed loop ends, while the
+    card is still at its working clock: a row timed on a throttled card shows it."""
+    try:
+        from benchmark.measure.memory import _nvml, nvml_handle
+
+        return int(_nvml().nvmlDeviceGetClockInfo(nvml_handle(device), _nvml().NVML_CLOCK_SM))
+    except Exception:
+        return None
+
+
 def gpu_environment(device: torch.device) -> dict[str, Any]:
     props = torch.cuda.get_device_properties(device)
     env: dict[str, Any] = {

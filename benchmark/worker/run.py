@@ -245,6 +245,9 @@ def measure_cell(cfg: DictConfig, job_dir: Path) -> dict[str, Any]:
         # both read around the loop, never inside it
         with OtherCpuWork() as other_work, GpuEnergy(device) as energy:
             warmup, timed = time_calls(call, sync, budget, cuda_events)
+        clock = environment.sm_clock_mhz(device) if cuda else None
+        if clock:
+            metrics["sm_clock_timed_mhz"] = float(clock)
         if other_work.other_cores is not None:
             metrics["host_other_busy_cores"] = other_work.other_cores
         timed_bytes = own_gpu_bytes(device) if cuda else None

@@ -341,6 +341,8 @@ def test_a_cuda_cell_end_to_end_logs_its_switches_memory_parts_and_graphs(tmp_pa
     assert facts["latency_clock"] == "cuda_events"
     assert 0 < m["latency_mean_ms"] <= m["latency_wall_mean_ms"]
     assert m["latency_wall_mean_ms"] < 1.5 * m["latency_mean_ms"] + 0.2
+    # the SM clock as timing ended, still the working clock, not the idle one (H100/H200: 345 MHz)
+    assert m["sm_clock_timed_mhz"] > 1000
 
 
 @needs_ort_cuda
