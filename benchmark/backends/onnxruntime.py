@@ -184,13 +184,16 @@ class OnnxRuntimeBackend(FileBackend):
         self.opset, self.graph_optimization, self.provider = opset, graph_optimization, provider
         self.cuda_graph = cuda_graph  # the CUDA provider captures the session's run once and replays it
         self.fusions = fusions  # ORT's contrib-op fusions on float rows (fuse_for_ort)
-        # ORT's own cuDNN algorithm search, to sweep against the `cudnn_benchmark` key's mapping
-        # (H200, ResNet18 fp16 batch 64 with tensor cores on: EXHAUSTIVE 0.0297 ms/sample,
-        # HEURISTIC 0.0320; docs/results/speed/run2/ort_probe_tf32.md)
+        # ORT's own cuDNN algorithm choice, to sweep against the `cudnn_benchmark` key's mapping.
+        # With cuDNN 9 ORT times nothing: EXHAUSTIVE and HEURISTIC pick cuDNN's first engine by
+        # heuristic modes B and A (onnxruntime cuda/nn/conv.cc; onnxruntime#22705). (H200,
+        # ResNet18 fp16 batch 64 with tensor cores on: EXHAUSTIVE 0.0297 ms/sample, HEURISTIC
+        # 0.0320; docs/results/speed/run2/ort_probe_tf32.md)
         self.conv_algo_search = conv_algo_search
-        # the CUDA provider's cuDNN-frontend fusion of a convolution with its bias and activation
-        # (same probe: MobileNetV3 0.0508 -> 0.0400 ms/sample, ResNet18 0.0297 -> 0.0304), with
-        # the NHWC kernels only (provider_for)
+        # the CUDA provider's cuDNN-frontend fusion of a convolution with its bias (same probe:
+        # MobileNetV3 0.0508 -> 0.0400 ms/sample, ResNet18 0.0297 -> 0.0304), with the NHWC
+        # kernels only (provider_for). A request: where cuDNN builds no plan for the fused graph,
+        # ORT falls back to the convolution plus a separate cudnnAddTensor, without a word.
         self.fuse_conv_bias = fuse_conv_bias
 
     def export(self, ctx: BuildContext, folder: Path) -> dict[str, Any]:
@@ -322,8 +325,9 @@ class OnnxRuntimeBackend(FileBackend):
         return "CUDAExecutionProvider", options
 
     def algo_search(self, cudnn_benchmark: bool) -> str:
-        """The `cudnn_benchmark` key as ORT spells it (time every algorithm, or take cuDNN's
-        guess), unless the backend option names one."""
+        """The `cudnn_benchmark` key as ORT spells it, unless the backend option names one. ORT
+        built with cuDNN 9 maps EXHAUSTIVE to cuDNN's heuristic mode B and HEURISTIC to mode A:
+        a better or a cheaper guess, neither a timed search like torch's cudnn.benchmark."""
         if self.conv_algo_search != "follow_cudnn_benchmark":
             return self.conv_algo_search
         return "EXHAUSTIVE" if cudnn_benchmark else "HEURISTIC"
