@@ -81,9 +81,8 @@ class ArtifactCall:
     def __init__(self, cfg, workdir: Path):
         import os
 
-        os.environ.update(
-            compiler_caches(cfg.cache_dir)
-        )  # as the worker does: a repeated build reuses kernels
+        # as the worker does: a repeated build reuses kernels
+        os.environ.update(compiler_caches(cfg.cache_dir))
         self.prepared = prepare(cfg, workdir)
         self.x = self.prepared.inputs(self.prepared.eval_batches[0])
         with torch.inference_mode():
@@ -100,10 +99,6 @@ class ArtifactCall:
             for batch in p.eval_batches:
                 p.artifact.run(*p.inputs(batch))
             p.sync()
-
-
-def artifact_call(cfg, workdir: Path) -> ArtifactCall:
-    return ArtifactCall(cfg, workdir)
 
 
 def recipe_call(model: str, batch_size: int, seq_len: int) -> Callable[[], object]:
@@ -164,7 +159,7 @@ def sweep_table(record_dirs: list[Path], out: Path, with_recipe: bool) -> None:
         cfg = OmegaConf.create(record["config"])
         with tempfile.TemporaryDirectory() as workdir:
             try:
-                times = event_loop(artifact_call(cfg, Path(workdir)))
+                times = event_loop(ArtifactCall(cfg, Path(workdir)))
             except Exception as exc:  # a row the bare loop cannot rebuild is said, not skipped
                 lines.append(
                     f"| {model} | {batch} | {label(record)} | not rebuilt: {type(exc).__name__}: {exc} |"
@@ -223,7 +218,7 @@ def one_cell(overrides: list[str], with_recipe: bool) -> None:
     harness = harness_metrics(overrides)
     cfg = compose_cell(overrides)
     with tempfile.TemporaryDirectory() as workdir:
-        call = artifact_call(cfg, Path(workdir))
+        call = ArtifactCall(cfg, Path(workdir))
         bare, wall, pipelined = statistics.fmean(event_loop(call)), wall_loop_ms(call), pipelined_ms(call)
         call.eval_pass()
         after_eval = statistics.fmean(event_loop(call))

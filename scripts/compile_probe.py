@@ -37,7 +37,7 @@ RECIPE = {
 
 
 def harness_call(model: str, batch: int, extra: list[str]):
-    from bare_loop import artifact_call
+    from bare_loop import ArtifactCall
 
     from benchmark.config import compose_cell
 
@@ -46,7 +46,7 @@ def harness_call(model: str, batch: int, extra: list[str]):
         "backend=compile_cudagraphs", "precision=fp16", f"batch_size={batch}", "device=cuda",
         f"cache_dir={tempfile.mkdtemp()}", *extra,
     ]  # fmt: skip
-    return artifact_call(compose_cell(overrides), Path(tempfile.mkdtemp()))
+    return ArtifactCall(compose_cell(overrides), Path(tempfile.mkdtemp()))
 
 
 def recipe_variant(model: str, batch: int, change: dict):
