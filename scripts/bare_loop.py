@@ -137,10 +137,11 @@ def best_rows(record_dirs: list[Path]) -> dict[tuple[str, int], dict]:
 
 
 def label(record: dict) -> str:
-    """backend, precision and what else makes the row (its layout, Inductor freezing)."""
+    """backend, precision and what else makes the row (its layout, Inductor freezing, capture)."""
     facts = record["facts"]
     suffix = " channels_last" if facts.get("memory_format") == "channels_last" else ""
     suffix += " freezing" if facts.get("freezing") else ""
+    suffix += " whole_call" if facts.get("graph_capture") == "whole_call" else ""
     return f"{record['backend']} {record['precision']}{suffix}"
 
 

@@ -1,7 +1,9 @@
 """Each backend builds on a small trained digits model and matches eager FP32 on the same
 inputs: FP32 rows within float rounding, INT8 rows within a quantization tolerance."""
 
+import contextlib
 import copy
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -150,6 +152,108 @@ def test_max_autotune_is_an_opt_in_cuda_row():
             swept[preset.stem] = parsed.filter(backends) if hasattr(parsed, "filter") else str(parsed)
     assert "compile_max_autotune" in backends and "eager" in swept["study"]
     assert not any("compile_max_autotune" in str(s) for s in swept.values())  # minutes per shape: opt-in
+
+
+class FakeGraph:
+    """torch.cuda's CUDAGraph as WholeCallGraph uses it, on a machine without CUDA: the function
+    called while it captures records its computation, and replay() reruns it on the buffers the
+    capture saw, writing into the outputs the capture returned (what a real replay does)."""
+
+    capturing: "FakeGraph | None" = None
+
+    def __init__(self):
+        self.recorded, self.replays = [], 0
+
+    def replay(self):
+        self.replays += 1
+        for compute, args, out in self.recorded:
+            out.copy_(compute(*args))
+
+
+class FakeCuda:
+    def __init__(self):
+        self.graphs: list[FakeGraph] = []
+
+    @staticmethod
+    def Stream():
+        return SimpleNamespace(wait_stream=lambda other: None)
+
+    current_stream = Stream
+
+    @staticmethod
+    @contextlib.contextmanager
+    def stream(_):
+        yield
+
+    def CUDAGraph(self):
+        self.graphs.append(FakeGraph())
+        return self.graphs[-1]
+
+    @staticmethod
+    @contextlib.contextmanager
+    def graph(g):
+        FakeGraph.capturing = g
+        yield
+        FakeGraph.capturing = None
+
+
+def test_whole_call_graph_copies_each_call_s_inputs_into_the_captured_ones_and_replays_once():
+    from benchmark.backends.compile import WholeCallGraph
+
+    calls = []
+
+    def doubled(x):  # the compiled model: runs eagerly in warm-up, records itself in capture
+        calls.append("capture" if FakeGraph.capturing else "warm-up")
+        out = x * 2
+        if FakeGraph.capturing:
+            FakeGraph.capturing.recorded.append((lambda t: t * 2, (x,), out))
+        return out
+
+    cuda = FakeCuda()
+    example = torch.randn(2, 3, 4, 4).contiguous(memory_format=torch.channels_last)
+    graphed = WholeCallGraph(doubled, (example,), cuda=cuda, warmup_calls=2)
+    assert calls == ["warm-up", "warm-up", "capture"] and len(cuda.graphs) == 1
+    assert graphed.inputs[0].is_contiguous(memory_format=torch.channels_last)  # the layout is kept
+    first, second = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
+    out = graphed(first)
+    assert torch.equal(out, first * 2) and cuda.graphs[0].replays == 1
+    assert graphed(second) is out and torch.equal(out, second * 2)  # the captured buffer, refilled
+    assert cuda.graphs[0].replays == 2 and len(calls) == 3  # replays only: the model never runs again
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"graph_capture": "always"}, "graph_capture='always' is not one of trees, whole_call"),
+        ({"mode": "default", "graph_capture": "whole_call"}, "needs a CUDA-graph mode"),
+    ],
+)
+def test_graph_capture_is_checked(options, message):
+    from benchmark.backends.compile import CompileBackend
+
+    with pytest.raises(ValueError, match=message):
+        CompileBackend(**options)
+
+
+def test_whole_call_capture_is_offered_on_the_cuda_graph_rows_and_refused_on_the_cpu(
+    trained, digits, tmp_path
+):
+    cfg = compose_cell("backend=compile_cudagraphs", "backend.options.graph_capture=whole_call")
+    assert cfg.backend.options.graph_capture == "whole_call"
+    assert compose_cell("backend=compile_max_autotune").backend.options.graph_capture == "trees"
+    with pytest.raises(UnsupportedCell, match="needs a CUDA device"):
+        create_backend(cfg.backend).build(
+            BuildContext(
+                model=copy.deepcopy(trained["fcn"]),
+                example=next(batches(digits.eval, 8)).inputs,
+                precision=cfg.precision,
+                device=torch.device("cpu"),
+                calibration=lambda: iter(()),
+                quantization="static",
+                workdir=tmp_path,
+                threads=2,
+            )
+        )
 
 
 def test_backend_options_are_checked():

@@ -191,11 +191,13 @@ def test_sweep_exit_codes_and_summary_group_each_failure_once():
 
 
 def test_option_choices_are_read_from_the_constructors_annotations():
-    from benchmark.backends.compile import MODES
+    from benchmark.backends.compile import GRAPH_CAPTURES, MODES
     from benchmark.sweep.cell import class_option_choices
 
     compile_choices = class_option_choices("benchmark.backends.compile.CompileBackend")
-    assert compile_choices == {"mode": MODES, "fullgraph": (True, False), "freezing": (True, False)}
+    assert compile_choices == {
+        "mode": MODES, "fullgraph": (True, False), "freezing": (True, False), "graph_capture": GRAPH_CAPTURES
+    }  # fmt: skip
     ort = class_option_choices("benchmark.backends.onnxruntime.OnnxRuntimeBackend")
     assert ort["provider"] == ("auto", "tensorrt") and "opset" not in ort  # an int: any value
 

@@ -168,6 +168,26 @@ def test_compile_modes_and_cuda_graph_evidence(tmp_path, mode, graphs):
     assert (launches >= 1) if graphs else (launches == 0)
 
 
+def test_whole_call_capture_replays_one_graph_per_call_on_the_new_inputs(tmp_path):
+    """graph_capture=whole_call: one CUDA graph around the compiled call (Inductor compiled without
+    its own graphs). Each call must replay it once, on the inputs it was given, in their layout."""
+    ctx, example, reference = channels_last_fp16_conv(tmp_path)
+    artifact = CompileBackend(mode="reduce-overhead", graph_capture="whole_call").build(ctx)
+    assert artifact.facts["inductor_mode"] == "default" and artifact.facts["graph_capture"] == "whole_call"
+    assert artifact.expects_cuda_graphs
+    x = cast_inputs(example, torch.float16, channels_last=True)
+    other = cast_inputs((torch.randn_like(example[0]),), torch.float16, channels_last=True)
+    with torch.inference_mode():
+        out = artifact.run(*x).float().clone()
+        launches = cuda_graph_launches(lambda: (artifact.run(*x), torch.cuda.synchronize()))
+        moved = artifact.run(*other).float().clone()
+        again = artifact.run(*x).float().clone()
+    assert launches == 1  # one replay a call, nothing else
+    assert relative_error(out, reference) < 0.05  # fp16 against the FP32 model
+    assert not torch.equal(moved, out)  # the graph read the new inputs, not the captured ones
+    assert torch.allclose(again, out, rtol=1e-3, atol=1e-3)  # and back again
+
+
 def ort_row(tmp_path: Path, precision: str, tf32: bool, cuda_graph: bool = False):
     from benchmark.backends.onnxruntime import OnnxRuntimeBackend
 
