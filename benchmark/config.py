@@ -204,12 +204,19 @@ def conf_dir() -> Path:
     return checkout if checkout.is_dir() else Path(__file__).resolve().parent / "conf"
 
 
-def compose_cell(overrides: list[str]):
-    """One cell's config as `python -m benchmark <overrides>` composes it, resolved (for the
-    scripts that build a cell outside the runner: bare_loop, ort_probe, compile_probe)."""
+def compose_config(overrides: list[str]):
+    """One cell's config as `python -m benchmark <overrides>` composes it (Hydra's struct config,
+    interpolations left as they are)."""
     from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
 
     register_configs()
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        return OmegaConf.create(OmegaConf.to_container(compose("config", overrides=overrides), resolve=True))
+        return compose("config", overrides=list(overrides))
+
+
+def compose_cell(overrides: list[str]):
+    """compose_config, resolved into a plain config (for the scripts that build a cell outside
+    the runner: bare_loop, ort_probe, compile_probe)."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.create(OmegaConf.to_container(compose_config(overrides), resolve=True))

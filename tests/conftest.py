@@ -64,13 +64,9 @@ def digits():
 
 def compose_cell(*overrides: str):
     """The composed config of one cell, as `python -m benchmark <overrides>` would build it."""
-    from hydra import compose, initialize_config_dir
+    from benchmark.config import compose_config
 
-    from benchmark.config import conf_dir, register_configs
-
-    register_configs()
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        return compose("config", overrides=list(overrides))
+    return compose_config(list(overrides))
 
 
 WORDS = ["great", "awful", "movie", "plot", "good", "bad", "the", "was"]  # tiny tokenizers' vocabulary

@@ -387,6 +387,22 @@ def test_ort_cuda_provider_options_carry_the_keys_and_the_backend_options(fuse, 
     }  # fmt: skip
 
 
+def test_ort_asks_no_fused_convolution_of_an_fp32_row():
+    """ORT's fallback for a fused plan cuDNN cannot build allows TF32 (cuda/nn/conv.cc): an fp32
+    row (TF32 off) must not ask for the fusion, or it could quietly compute in TF32."""
+    from types import SimpleNamespace
+
+    from benchmark.backends.onnxruntime import OnnxRuntimeBackend
+
+    ctx = SimpleNamespace(
+        device=torch.device("cuda", 0), tf32=False, cudnn_benchmark=True, channels_last=True
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch.cuda, "current_stream", lambda device: SimpleNamespace(cuda_stream=1))
+        _, options = OnnxRuntimeBackend().provider_for(ctx)
+    assert (options["use_tf32"], options["prefer_nhwc"], options["fuse_conv_bias"]) == ("0", "1", "0")
+
+
 def test_ort_fusions_turn_an_fp16_exports_gelu_and_its_bias_into_one_biasgelu(tmp_path):
     """onnxscript's erf_gelu rule misses fp16's rounded sqrt(2) (1.4140625); ours must not, or
     ORT runs GELU as five element-wise kernels per layer."""

@@ -317,8 +317,10 @@ class OnnxRuntimeBackend(FileBackend):
             "prefer_nhwc": "1" if ctx.channels_last else "0",
             "enable_cuda_graph": "1" if self.cuda_graph else "0",
             # with NCHW kernels (memory_format=contiguous) ORT 1.31's fused convolution fails at the
-            # first run ("Failed to initialize CUDNN Frontend", H200 fp16: docs/results/speed/run3)
-            "fuse_conv_bias": "1" if self.fuse_conv_bias and ctx.channels_last else "0",
+            # first run ("Failed to initialize CUDNN Frontend", H200 fp16: docs/results/speed/run3).
+            # With TF32 off (fp32 rows) it is not asked for: where cuDNN builds no fused plan, ORT
+            # retries unfused with TF32 allowed (cuda/nn/conv.cc), which would make the row TF32.
+            "fuse_conv_bias": "1" if self.fuse_conv_bias and ctx.channels_last and ctx.tf32 else "0",
         }
         if self.provider == "tensorrt":
             return "TensorrtExecutionProvider", {"device_id": options["device_id"]}

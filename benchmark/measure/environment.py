@@ -115,7 +115,8 @@ def sm_clock_mhz(device: torch.device) -> int | None:
     try:
         from benchmark.measure.memory import _nvml, nvml_handle
 
-        return int(_nvml().nvmlDeviceGetClockInfo(nvml_handle(device), _nvml().NVML_CLOCK_SM))
+        nvml = _nvml()
+        return int(nvml.nvmlDeviceGetClockInfo(nvml_handle(device), nvml.NVML_CLOCK_SM))
     except Exception:
         return None
 
@@ -136,7 +137,7 @@ def gpu_environment(device: torch.device) -> dict[str, Any]:
         handle = nvml_handle(device)
         pynvml = _nvml()
         env["driver"] = pynvml.nvmlSystemGetDriverVersion()
-        env["sm_clock_mhz"] = pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM)
+        env["sm_clock_mhz"] = sm_clock_mhz(device)
         env["mem_clock_mhz"] = pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_MEM)
     except Exception as exc:  # NVML missing or refused: the torch facts above still stand
         env["nvml_error"] = str(exc)
