@@ -14,7 +14,7 @@
 #                                                   torch | ort (its halves), repeat (fp16 bs64 again),
 #                                                   speed (speed_cnn + speed_bert) | autotune (issue 16's fp16 rows),
 #                                                   ab_layout | ab_ort | ab_freezing (its leads, batch 64),
-#                                                   ab_capture (compile_cudagraphs with graph_capture=whole_call)
+#                                                   ab_capture (compile_cudagraphs with Inductor's trees, graph_capture=trees)
 #                                                   study_zoo | study_digits (issue 17, on every GPU given),
 #                                                   study_cpu_zoo | study_cpu_digits (its CPU rows; GPUS: -)
 #        bash scripts/gpu_trust.sh chain N1,N2 GPUS [CORES]  sweeps N1, N2, ... one after the other
@@ -77,7 +77,7 @@ case ${1:-} in
       ab_ort) cells=(backend=onnxruntime precision=fp16 batch_size=64 backend.options.conv_algo_search=HEURISTIC)
               models=(model=resnet,mobilenet "${models[@]:1}") ;;
       ab_freezing) cells=(backend=compile_cudagraphs precision=fp16 batch_size=64 backend.options.freezing=true) ;;
-      ab_capture) cells=(backend=compile_cudagraphs precision=fp16 batch_size=1,64 backend.options.graph_capture=whole_call
+      ab_capture) cells=(backend=compile_cudagraphs precision=fp16 batch_size=1,64 backend.options.graph_capture=trees
                          backend.options.freezing=false,true) ;;
       # ResNet18 only: MobileNetV3's build passed 300 s at both batches, BERT ran slower than
       # reduce-overhead (0.129 vs 0.117 ms/sample at batch 64; docs/results/speed)

@@ -3,6 +3,8 @@ inputs: FP32 rows within float rounding, INT8 rows within a quantization toleran
 
 import contextlib
 import copy
+import gc
+import weakref
 from types import SimpleNamespace
 
 import pytest
@@ -219,6 +221,14 @@ def test_whole_call_graph_copies_each_call_s_inputs_into_the_captured_ones_and_r
     assert torch.equal(out, first * 2) and cuda.graphs[0].replays == 1
     assert graphed(second) is out and torch.equal(out, second * 2)  # the captured buffer, refilled
     assert cuda.graphs[0].replays == 2 and len(calls) == 3  # replays only: the model never runs again
+    with pytest.raises(ValueError, match=r"shape \(1, 3, 4, 4\): the graph was captured for \(2, 3, 4, 4\)"):
+        graphed(torch.randn(1, 3, 4, 4))  # would broadcast into the buffer without the check
+    # the graph replays on the compiled module's weights: it must keep that module alive (the
+    # worker drops every other reference after the build)
+    compiled = weakref.ref(doubled)
+    del doubled
+    gc.collect()
+    assert compiled() is not None
 
 
 @pytest.mark.parametrize(

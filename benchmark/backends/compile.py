@@ -74,6 +74,10 @@ class WholeCallGraph:
     `cuda` is torch.cuda (a stand-in in the CPU tests)."""
 
     def __init__(self, fn: Callable, example: Inputs, cuda=torch.cuda, warmup_calls: int = 3):
+        # The graph reads the weights where they lay at capture, and only `fn` (the compiled
+        # module) keeps them there: dropped, the worker's clean-up after the build frees them
+        # and the first replay reads freed memory (an illegal memory access on the H200).
+        self.fn = fn
         with torch.inference_mode():
             self.inputs = tuple(t.clone() for t in example)  # keeps each input's memory format
             side = cuda.Stream()  # warm-up off the capturing stream, as torch.cuda.graph asks
@@ -89,6 +93,10 @@ class WholeCallGraph:
     def __call__(self, *inputs: torch.Tensor):
         with torch.inference_mode():
             for buffer, value in zip(self.inputs, inputs, strict=True):
+                if value.shape != buffer.shape:  # copy_ would broadcast a smaller batch in silently
+                    raise ValueError(
+                        f"input of shape {tuple(value.shape)}: the graph was captured for {tuple(buffer.shape)}"
+                    )
                 buffer.copy_(value)
             self.graph.replay()
         return self.outputs

@@ -5,6 +5,7 @@ allocator cannot see). Run with `make test-gpu` on a GPU machine."""
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import json
 from pathlib import Path
@@ -175,6 +176,11 @@ def test_whole_call_capture_replays_one_graph_per_call_on_the_new_inputs(tmp_pat
     artifact = CompileBackend(mode="reduce-overhead", graph_capture="whole_call").build(ctx)
     assert artifact.facts["inductor_mode"] == "default" and artifact.facts["graph_capture"] == "whole_call"
     assert artifact.expects_cuda_graphs
+    # as the worker does after a build: only the artifact may keep the weights alive (a graph
+    # that held none replayed on freed memory: an illegal memory access, fifth measurement)
+    del ctx
+    gc.collect()
+    torch.cuda.empty_cache()
     x = cast_inputs(example, torch.float16, channels_last=True)
     other = cast_inputs((torch.randn_like(example[0]),), torch.float16, channels_last=True)
     with torch.inference_mode():
