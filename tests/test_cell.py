@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from benchmark.sweep.cell import BadInput, check_input, resolve_device, unsupported_reason
@@ -30,12 +32,33 @@ def test_channels_last_is_for_image_models():
         ("eval_samples=0", "eval_samples=0 must be >= 1"),
         ("fault=abort", "fault injection is for tests only"),
         ("memory_format=nhwc", "memory_format=nhwc is not one of auto, channels_last, contiguous"),
+        ("timing.max_s=1", "timing.max_s=1.0 is below timing.min_s=2.0: raise max_s"),
+        ("model.max_length=0", "model.max_length=0 must be >= 1 tokens"),
+        (
+            "quality_gate.min_top1_agreement.fp16=2",
+            "quality_gate.min_top1_agreement.fp16=2.0 must lie in [0, 1]",
+        ),
+        ("quality_gate.max_rel_error.fp32=0", "quality_gate.max_rel_error.fp32=0.0 must be > 0"),
+        ("tracking_uri=ftp://host/x", "tracking_uri=ftp://host/x: MLflow has no ftp:// store"),
     ],
 )
 def test_bad_input_gets_one_clear_line(override, message, monkeypatch):
     monkeypatch.delenv("BENCHMARK_ALLOW_FAULTS", raising=False)
-    with pytest.raises(BadInput, match=message.replace(".", r"\.")):
+    with pytest.raises(BadInput, match=re.escape(message)):
         check_input(compose_cell(override))
+
+
+@pytest.mark.parametrize(
+    "uri", ["sqlite:////tmp/x.db", "postgresql+psycopg2://u@h/db", "http://127.0.0.1:5000", "mlruns"]
+)
+def test_mlflow_s_own_stores_pass_the_tracking_check(uri, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    check_input(compose_cell())  # the environment's store is checked as the key's would be
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "gopher://x")
+    with pytest.raises(
+        BadInput, match=re.escape("MLFLOW_TRACKING_URI=gopher://x: MLflow has no gopher:// store")
+    ):
+        check_input(compose_cell())
 
 
 def test_cuda_without_gpu_is_refused_with_the_fix():

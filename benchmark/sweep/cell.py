@@ -88,6 +88,7 @@ def check_input(cfg: DictConfig) -> None:
     for phase, limit in cfg.timeout_s.items():
         if limit <= 0:
             raise BadInput(f"timeout_s.{phase}={limit} must be > 0 seconds")
+    check_bounds(cfg)
     check_backend_options(cfg.backend)
     check_dataset(cfg.dataset or cfg.model.dataset)
     if cfg.model.family == "onnx" and not cfg.model.path:
@@ -101,6 +102,34 @@ def check_input(cfg: DictConfig) -> None:
             raise BadInput(f"fault={cfg.fault} is not one of {', '.join(FAULTS)}")
         if os.environ.get("BENCHMARK_ALLOW_FAULTS") != "1":
             raise BadInput("fault injection is for tests only: set BENCHMARK_ALLOW_FAULTS=1 to use it")
+
+
+# MLflow's store schemes (a plain path is a file store); anything else fails only after the cell ran
+TRACKING_SCHEMES = ("file", "sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks")
+
+
+def check_bounds(cfg: DictConfig) -> None:
+    """Values of the right type that still cannot mean anything."""
+    if cfg.timing.max_s < cfg.timing.min_s:
+        raise BadInput(
+            f"timing.max_s={cfg.timing.max_s} is below timing.min_s={cfg.timing.min_s}: raise max_s"
+        )
+    if cfg.model.max_length < 1:
+        raise BadInput(f"model.max_length={cfg.model.max_length} must be >= 1 tokens")
+    for key in ("min_top1_agreement", "min_f1_ratio"):
+        for precision, bound in cfg.quality_gate[key].items():
+            if not 0 <= bound <= 1:
+                raise BadInput(f"quality_gate.{key}.{precision}={bound} must lie in [0, 1] (a fraction)")
+    for precision, bound in cfg.quality_gate.max_rel_error.items():
+        if bound <= 0:
+            raise BadInput(f"quality_gate.max_rel_error.{precision}={bound} must be > 0")
+    uri = cfg.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    scheme = uri.split("://", 1)[0] if uri and "://" in uri else None
+    if scheme and scheme.split("+")[0] not in TRACKING_SCHEMES:  # postgresql+psycopg2:// and the like
+        source = "tracking_uri" if cfg.tracking_uri else "MLFLOW_TRACKING_URI"
+        raise BadInput(
+            f"{source}={uri}: MLflow has no {scheme}:// store; use sqlite:///<file>.db, a folder, or http(s)://<server>"
+        )
 
 
 def check_dataset(name: str) -> None:
