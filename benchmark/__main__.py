@@ -61,12 +61,15 @@ def main(cfg: DictConfig) -> None:
         )
         print_resumed_line(record)
     else:
-        log_cell_safely(record, job_dir / "record.json", uri, cfg.experiment, sweep_dir)
+        logged = log_cell_safely(record, job_dir / "record.json", uri, cfg.experiment, sweep_dir)
         if multirun:
             print_cell_line(record)
         else:
             print_cell_table(record)
-            print(f"MLflow: {uri}, experiment {cfg.experiment}. Next: make report, make ui")
+            if logged:
+                print(f"MLflow: {uri}, experiment {cfg.experiment}. Next: make report, make ui")
+            else:  # the warning above says why; the cell is measured all the same
+                print(f"MLflow: NOT logged to {uri}; the record above is JSON only (the warning says why)")
             EXIT["code"] = exit_code([record.status], [record.error_type])
     if multirun:
         save_outcome(record, job_dir, uri, cfg.experiment)

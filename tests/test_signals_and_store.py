@@ -67,6 +67,20 @@ def test_mlflow_tracking_uri_from_the_environment_is_used(tmp_path):
     assert store.is_file() and not (tmp_path / "mlflow.db").exists()
 
 
+def test_a_store_that_cannot_be_written_is_said_not_logged(tmp_path):
+    """A store MLflow cannot write (here a sqlite file under a path that is a file, not a folder;
+    on a server without credentials, a 401) leaves the measured cell's record and says it was
+    not logged."""
+    (tmp_path / "not_a_folder").write_text("")
+    uri = f"sqlite:///{tmp_path}/not_a_folder/x.db"
+    done = run_benchmark(
+        tmp_path, "model=fcn", "device=cpu", "eval_samples=20", *FAST_TIMING, f"tracking_uri={uri}"
+    )
+    assert done.returncode == 0, done.stderr[-2000:]  # measured: the record is the result
+    assert f"MLflow: NOT logged to {uri}" in done.stdout and "cannot be written" in done.stderr
+    assert "MLflow: sqlite" not in done.stdout
+
+
 def test_headline_ram_stops_where_timing_ends(tmp_path):
     """Post-processing after the timed loop (here 400 MB allocated by a test fault) is neither
     in peak_rss_mb nor in the whole-life-to-end-of-timing peak, which bounds it."""
