@@ -33,6 +33,7 @@ def main(cfg: DictConfig) -> None:
     from benchmark.sweep.resume import earlier_sweep, sweep_overrides
     from benchmark.sweep.summary import (
         EXIT,
+        earlier_same_failure,
         exit_code,
         print_cell_line,
         print_cell_table,
@@ -63,7 +64,7 @@ def main(cfg: DictConfig) -> None:
     else:
         logged = log_cell_safely(record, job_dir / "record.json", uri, cfg.experiment, sweep_dir)
         if multirun:
-            print_cell_line(record)
+            print_cell_line(record, earlier_same_failure(record, sweep_dir))
         else:
             print_cell_table(record)
             if logged:

@@ -127,3 +127,8 @@ def test_a_sweep_with_failures_ends_with_a_short_summary(faulty_sweep):
     assert len(summary) < 15
     assert any("bad input: batch_size=0" in line and "and 5 more" in line for line in summary)
     assert "resume=true" in summary[-1]
+    # the 7 cells at batch_size=0 share one message: printed once in full, then named
+    bad = [line for line in done.stdout.splitlines() if line.startswith("[") and "/bs0 " in line]
+    assert len(bad) == 7 and sum("must be a positive integer" in line for line in bad) == 1
+    first = next(line for line in bad if "must be a positive integer" in line).split("]", 1)[1].split()[0]
+    assert all(f"same as {first}" in line for line in bad if "must be a positive integer" not in line)

@@ -57,7 +57,9 @@ def print_resumed_line(record: CellRecord) -> None:
     print(f"[   done] {record.name:<40} {outcome(record)}, recorded before in {record.job_dir}", flush=True)
 
 
-def print_cell_line(record: CellRecord) -> None:
+def print_cell_line(record: CellRecord, same_as: str | None = None) -> None:
+    """One line a cell; a failure an earlier cell of the sweep already printed word for word is
+    named, not repeated (`same_as`: that cell), so forty cells without data give forty short lines."""
     m = record.metrics
     if measured(record):
         f1 = f"F1 {m['f1_macro']:.3f}" if "f1_macro" in m else "F1 n/a"
@@ -66,6 +68,10 @@ def print_cell_line(record: CellRecord) -> None:
             detail += f"  VRAM {m['peak_vram_mb']:.0f} MB"
         if record.status == "invalid":
             detail += f"  INVALID, {record.message}"
+    elif same_as:
+        kind = "bad input" if record.error_type == "BadInput" else "unsupported"
+        short = kind if record.status == "skipped" else status_label(record.status, record.error_type)
+        detail = f"{short}: same as {same_as}"
     else:
         detail = outcome(record)
     took = f"{record.wall_s:.1f} s"
@@ -103,6 +109,31 @@ def exit_code(statuses: list[str], error_types: list[str]) -> int:
     if any(s in FAILED for s in statuses) or "BadInput" in error_types:
         return EXIT_FAILED
     return EXIT_INVALID if "invalid" in statuses else EXIT_MEASURED
+
+
+def earlier_same_failure(record: CellRecord, sweep_dir) -> str | None:
+    """The cell of this sweep that printed the same failure first, or None if this cell is that
+    one. Cells of a parallel launcher end at once, so the first is settled by an atomic link:
+    exactly one cell's claim on the failure's file succeeds."""
+    import hashlib
+    import os
+    from pathlib import Path
+
+    if measured(record) or not record.message:
+        return None
+    claims = Path(sweep_dir) / ".printed_failures"
+    claims.mkdir(exist_ok=True)
+    claim = claims / hashlib.sha1(f"{record.status}\n{record.message}".encode()).hexdigest()[:16]
+    mine = claims / f"{claim.name}.{os.getpid()}"
+    mine.write_text(f"{record.job_dir}\n{record.name}")  # names repeat across seeds or faults; job dirs do not
+    try:
+        os.link(mine, claim)  # fails if another cell linked first
+        return None
+    except FileExistsError:
+        job_dir, name = claim.read_text().split("\n", 1)
+        return None if job_dir == record.job_dir else name
+    finally:
+        mine.unlink()
 
 
 def save_outcome(record: CellRecord, job_dir, store: str, experiment: str) -> None:
