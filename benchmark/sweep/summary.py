@@ -125,7 +125,9 @@ def earlier_same_failure(record: CellRecord, sweep_dir) -> str | None:
     claims.mkdir(exist_ok=True)
     claim = claims / hashlib.sha1(f"{record.status}\n{record.message}".encode()).hexdigest()[:16]
     mine = claims / f"{claim.name}.{os.getpid()}"
-    mine.write_text(f"{record.job_dir}\n{record.name}")  # names repeat across seeds or faults; job dirs do not
+    mine.write_text(
+        f"{record.job_dir}\n{record.name}"
+    )  # names repeat across seeds or faults; job dirs do not
     try:
         os.link(mine, claim)  # fails if another cell linked first
         return None
