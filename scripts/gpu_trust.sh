@@ -4,7 +4,8 @@
 # machine) over eager, torchscript, onnxruntime and compile_cudagraphs at fp32/fp16/bf16 and
 # batch 1 and 64, one cell per GPU (hydra/launcher=gpus); then the fp16 batch-64 cells once more
 # in fresh workers (repeat agreement); and `make test-gpu`.
-# Its image lacks Hydra, the joblib launcher, MLflow and torchao (carried as wheels in .whl) and
+# Its image lacks Hydra, the joblib launcher, MLflow and torchao (carried as wheels in .whl: `bash
+# ../shared/device/wheelhouse.sh hydra-joblib-launcher==1.2.0`) and
 # onnxruntime-gpu (parts .ortxN from scripts/ort_gpu_parts.sh). Sweeps run detached (setsid), so
 # calls that carry the next wheel part can follow while cells run; `status` shows progress.
 #
@@ -53,6 +54,10 @@ case ${1:-} in
       python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
       touch /tmp/site/.installed && echo "wheels installed in /tmp/site"
     fi
+    # the sweeps' launcher (hydra/launcher=gpus extends joblib): wheelhouse.sh leaves it out
+    python3 -c "import hydra_plugins.hydra_joblib_launcher" 2>/dev/null \
+      || { echo "no hydra-joblib-launcher in /tmp/site: build .whl with" \
+                "bash ../shared/device/wheelhouse.sh hydra-joblib-launcher==1.2.0"; exit 1; }
     for part in .ortx*/assemble.sh; do if [ -f "$part" ]; then bash "$part" || exit 1; fi; done ;;
   sweep)
     name=$2 gpus=$3 cores=${4:-}  # cores: a taskset list, to keep two sweeps of one host apart

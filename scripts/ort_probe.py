@@ -23,7 +23,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmark.backends.onnxruntime import NUMPY_DTYPES, OnnxRuntimeBackend  # noqa: E402
+from benchmark.backends.onnxruntime import NUMPY_DTYPES, OnnxRuntimeBackend, conv_bias_apart  # noqa: E402
 
 CONVNETS = ("resnet", "mobilenet")
 # One provider option changed against the sweep's session (ORT's CUDA provider option names).
@@ -31,17 +31,21 @@ CONV_VARIANTS = {
     "cudnn_conv_algo_search=HEURISTIC": {"cudnn_conv_algo_search": "HEURISTIC"},
     "prefer_nhwc=0": {"prefer_nhwc": "0"},
     "HEURISTIC, prefer_nhwc=0": {"cudnn_conv_algo_search": "HEURISTIC", "prefer_nhwc": "0"},
-    "fuse_conv_bias=1": {"fuse_conv_bias": "1"},
-    "fuse_conv_bias=1, HEURISTIC": {"fuse_conv_bias": "1", "cudnn_conv_algo_search": "HEURISTIC"},
+    "fuse_conv_bias=0": {"fuse_conv_bias": "0"},
+    "fuse_conv_bias=0, HEURISTIC": {"fuse_conv_bias": "0", "cudnn_conv_algo_search": "HEURISTIC"},
     "cudnn_conv_use_max_workspace=0": {"cudnn_conv_use_max_workspace": "0"},
-    "use_tf32=1": {"use_tf32": "1"},
+    "use_tf32=0": {"use_tf32": "0"},
 }
+# Not a provider option: the backend's default moves the bias of convolutions with < 8 input
+# channels into Add nodes of their own (OnnxRuntimeBackend.bias_apart_below_channels); this
+# session keeps every bias in its Conv.
+BIAS_IN_EVERY_CONV = "bias_apart_below_channels=0"
 GEMM_VARIANTS = {
     "tunable_op (GEMM tuning on)": {"tunable_op_enable": "1", "tunable_op_tuning_enable": "1"},
     "sdpa_kernel=1 (flash)": {"sdpa_kernel": "1"},
     "sdpa_kernel=2 (memory-efficient)": {"sdpa_kernel": "2"},
     "sdpa_kernel=8 (cuDNN flash)": {"sdpa_kernel": "8"},
-    "use_tf32=1": {"use_tf32": "1"},
+    "use_tf32=0": {"use_tf32": "0"},
 }
 
 
@@ -92,10 +96,12 @@ def top_kernels(call: Callable[[], object], calls: int = 20, top: int = 6) -> st
     return f"total {total:.0f} µs/call; " + "; ".join(parts)
 
 
-def ort_call(onnx_file: Path, options: dict[str, str], x: tuple, out: torch.Tensor):
+def ort_call(onnx_file: Path, disabled: list[str], options: dict[str, str], x: tuple, out: torch.Tensor):
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(onnx_file), providers=[("CUDAExecutionProvider", options)])
+    session = ort.InferenceSession(
+        str(onnx_file), providers=[("CUDAExecutionProvider", options)], disabled_optimizers=list(disabled)
+    )
     binding = session.io_binding()
     for meta, t in zip(session.get_inputs(), x, strict=True):
         binding.bind_input(
@@ -117,17 +123,24 @@ def probe(model: str, batch: int, base_changes: dict[str, str]) -> tuple[list[st
     sweep, x = cell(model, "onnxruntime", batch, cache)
     out = sweep.artifact.run(*x).clone()
     onnx_file = max(Path(cache).rglob("model.onnx"), key=lambda f: f.stat().st_mtime)
-    ctx = SimpleNamespace(
-        device=torch.device("cuda", 0), tf32=False, cudnn_benchmark=True, channels_last=model in CONVNETS
+    ctx = SimpleNamespace(  # as the worker builds an fp16 cell: TF32 switches on (config.tf32_in_force)
+        device=torch.device("cuda", 0), tf32=True, cudnn_benchmark=True, channels_last=model in CONVNETS
     )
-    base = {**OnnxRuntimeBackend().provider_for(ctx)[1], **base_changes}
+    backend = OnnxRuntimeBackend()
+    base = {**backend.provider_for(ctx)[1], **base_changes}
+    apart = onnx_file.with_name("model.conv_bias_apart.onnx")
+    as_sweep = (onnx_file, [])  # the model file and the optimizers off, as the backend's load() has them
+    if base["fuse_conv_bias"] == "1" and conv_bias_apart(onnx_file, apart, backend.bias_apart_below_channels):
+        as_sweep = (apart, ["ConvAddFusion"])
     timings = {}
     for name, change in {
         "as the sweep": {},
         **(CONV_VARIANTS if model in CONVNETS else GEMM_VARIANTS),
+        **({BIAS_IN_EVERY_CONV: {}} if model in CONVNETS else {}),
     }.items():
         try:
-            call = ort_call(onnx_file, {**base, **change}, x, out)
+            graph = (onnx_file, []) if name == BIAS_IN_EVERY_CONV else as_sweep
+            call = ort_call(*graph, {**base, **change}, x, out)
             timings[name] = (timed_ms(call, batch), call)
             lines.append(
                 f"| {model} | ORT {name} | {timings[name][0]:.4f} | {timings[name][0] / eager_ms:.2f} |"

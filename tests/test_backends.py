@@ -413,6 +413,33 @@ def test_ort_asks_no_fused_convolution_of_an_fp32_row():
     assert (options["use_tf32"], options["prefer_nhwc"], options["fuse_conv_bias"]) == ("0", "1", "0")
 
 
+def test_conv_bias_apart_moves_only_small_convolutions_bias_and_ort_keeps_it_apart(tmp_path):
+    """ResNet's 3-channel first layer adds its bias in an Add of its own (cuDNN's fused plan for
+    it is slow); wider convolutions keep theirs; the outputs do not change; and with ORT's
+    ConvAddFusion off the session really runs the Add (its optimized graph still has it)."""
+    import onnx
+    import onnxruntime as ort
+
+    from benchmark.backends.onnxruntime import conv_bias_apart, export_onnx
+
+    net = nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.Conv2d(16, 8, 3)).eval()
+    x = torch.randn(2, 3, 12, 12)
+    source, target = tmp_path / "model.onnx", tmp_path / "apart.onnx"
+    export_onnx(net, (x,), source, 18)
+    assert conv_bias_apart(source, target, below_channels=8) == 1
+    graph = onnx.load(str(target)).graph
+    assert [(n.op_type, len(n.input)) for n in graph.node if n.op_type in ("Conv", "Add")] == [
+        ("Conv", 2), ("Add", 2), ("Conv", 3)
+    ]  # fmt: skip
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    session = ort.InferenceSession(str(target), options, disabled_optimizers=["ConvAddFusion"])
+    (out,) = session.run(None, {"input_0": x.numpy()})
+    torch.testing.assert_close(torch.from_numpy(out), net(x).detach(), rtol=1e-4, atol=1e-5)
+    assert "Add" in {n.op_type for n in onnx.load(str(tmp_path / "optimized.onnx")).graph.node}
+    assert conv_bias_apart(source, target, below_channels=3) == 0  # none has fewer than 3
+
+
 def test_ort_fusions_turn_an_fp16_exports_gelu_and_its_bias_into_one_biasgelu(tmp_path):
     """onnxscript's erf_gelu rule misses fp16's rounded sqrt(2) (1.4140625); ours must not, or
     ORT runs GELU as five element-wise kernels per layer."""

@@ -140,7 +140,8 @@ def test_a_misspelt_option_exits_2_before_any_work(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "bad input: backend.options.opst is not an option of onnxruntime: did you mean backend.options.opset? "
-        "their options: conv_algo_search, cuda_graph, fuse_conv_bias, fusions, graph_optimization, opset, provider"
+        "their options: bias_apart_below_channels, conv_algo_search, cuda_graph, fuse_conv_bias, fusions, graph_optimization, "
+        "opset, provider"
     ]
     assert not (tmp_path / "outputs").exists()  # no run folder, no worker: refused before any work
 

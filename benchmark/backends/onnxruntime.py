@@ -74,6 +74,38 @@ def fuse_for_ort(path: Path) -> dict[str, int]:
     return {name: n for name, n in {**counts, "erf_gelu_half": half_gelu}.items() if n}
 
 
+def conv_bias_apart(source: Path, target: Path, below_channels: int) -> int:
+    """Writes `source` to `target` with the bias of each convolution that has fewer input
+    channels than `below_channels` added by an Add node of its own; returns how many."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(source))
+    graph = model.graph
+    constants = {init.name: init for init in graph.initializer}
+    nodes, moved = [], 0
+    for node in graph.node:
+        weight = constants.get(node.input[1]) if node.op_type == "Conv" else None
+        bias = constants.get(node.input[2]) if weight is not None and len(node.input) == 3 else None
+        if bias is None or weight.dims[1] >= below_channels:
+            nodes.append(node)
+            continue
+        # [1, C, 1, 1]: broadcast over batch and space, as the Conv's own bias is
+        shaped = numpy_helper.from_array(
+            numpy_helper.to_array(bias).reshape(1, -1, 1, 1), f"{bias.name}_apart"
+        )
+        graph.initializer.append(shaped)
+        add = helper.make_node("Add", [f"{node.output[0]}_unbiased", shaped.name], [node.output[0]])
+        del node.input[2]
+        node.output[0] = add.input[0]
+        nodes += [node, add]
+        moved += 1
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.save(model, str(target))
+    return moved
+
+
 def half_erf_gelu_rules():
     """GELU written out by the exporter, x * (0.5 * (1 + erf(x / sqrt(2)))), as ORT's Gelu op.
     onnxscript's erf_gelu rule matches its constants within 1e-5, and an fp16 export rounds
@@ -176,6 +208,7 @@ class OnnxRuntimeBackend(FileBackend):
             "follow_cudnn_benchmark"
         ),
         fuse_conv_bias: bool = True,
+        bias_apart_below_channels: int = 8,
     ):
         if provider not in get_args(Provider):
             raise ValueError(
@@ -195,6 +228,11 @@ class OnnxRuntimeBackend(FileBackend):
         # kernels only (provider_for). A request: where cuDNN builds no plan for the fused graph,
         # ORT falls back to the convolution plus a separate cudnnAddTensor, without a word.
         self.fuse_conv_bias = fuse_conv_bias
+        # Where the fusion is asked for, a convolution with fewer input channels than this adds
+        # its bias in an Add node of its own (0: none). cuDNN's fused plan for ResNet18's
+        # 3-channel first layer took 829 of 1959 µs a call, the same layer unfused 118 µs (H100,
+        # fp16, batch 64: docs/results/speed/run6/ort_probe.md).
+        self.bias_apart_below_channels = bias_apart_below_channels
 
     def export(self, ctx: BuildContext, folder: Path) -> dict[str, Any]:
         import onnx
@@ -234,8 +272,17 @@ class OnnxRuntimeBackend(FileBackend):
         path = folder / (INT8 if ctx.precision.quantized else FP32_OR_HALF)
         if self.cuda_graph and provider != "CUDAExecutionProvider":
             raise UnsupportedCell("ORT's CUDA graphs are a CUDA execution provider option")
+        disabled: list[str] = []
+        if provider_options.get("fuse_conv_bias") == "1" and self.bias_apart_below_channels:
+            apart = ctx.workdir / "model.conv_bias_apart.onnx"
+            facts = {
+                **facts,
+                "ort_conv_bias_apart": conv_bias_apart(path, apart, self.bias_apart_below_channels),
+            }
+            if facts["ort_conv_bias_apart"]:  # ORT's ConvAddFusion would fold the Add back in
+                path, disabled = apart, ["ConvAddFusion"]
         try:
-            session = self._session(path, provider, provider_options, ctx)
+            session = self._session(path, provider, provider_options, ctx, disabled)
         except Exception as exc:  # e.g. a node the CUDA provider leaves to the CPU: no graph can hold it
             if self.cuda_graph:
                 raise UnsupportedCell(f"ORT cannot capture this model in a CUDA graph: {exc}") from None
@@ -390,7 +437,14 @@ class OnnxRuntimeBackend(FileBackend):
 
         return run
 
-    def _session(self, path: Path, provider: str, provider_options: dict[str, str], ctx: BuildContext):
+    def _session(
+        self,
+        path: Path,
+        provider: str,
+        provider_options: dict[str, str],
+        ctx: BuildContext,
+        disabled: list[str],
+    ):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -404,7 +458,9 @@ class OnnxRuntimeBackend(FileBackend):
         options.optimized_model_filepath = str(ctx.workdir / "model.optimized.onnx")
         options.enable_profiling = True  # until the first call ends: where each node runs (`placement`)
         options.profile_file_prefix = str(ctx.workdir / "ort_profile")
-        return ort.InferenceSession(str(path), options, providers=[(provider, provider_options)])
+        return ort.InferenceSession(
+            str(path), options, providers=[(provider, provider_options)], disabled_optimizers=disabled
+        )
 
     @staticmethod
     def _verify_ops(optimized: Path, quantized: bool) -> dict[str, int]:
