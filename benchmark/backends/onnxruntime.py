@@ -76,7 +76,8 @@ def fuse_for_ort(path: Path) -> dict[str, int]:
 
 def conv_bias_apart(source: Path, target: Path, below_channels: int) -> int:
     """Writes `source` to `target` with the bias of each convolution that has fewer input
-    channels than `below_channels` added by an Add node of its own; returns how many."""
+    channels per group (its weight's second dimension) than `below_channels` added by an Add
+    node of its own; returns how many."""
     import onnx
     from onnx import helper, numpy_helper
 
@@ -228,10 +229,12 @@ class OnnxRuntimeBackend(FileBackend):
         # kernels only (provider_for). A request: where cuDNN builds no plan for the fused graph,
         # ORT falls back to the convolution plus a separate cudnnAddTensor, without a word.
         self.fuse_conv_bias = fuse_conv_bias
-        # Where the fusion is asked for, a convolution with fewer input channels than this adds
-        # its bias in an Add node of its own (0: none). cuDNN's fused plan for ResNet18's
-        # 3-channel first layer took 829 of 1959 µs a call, the same layer unfused 118 µs (H100,
-        # fp16, batch 64: docs/results/speed/run6/ort_probe.md).
+        # Where the fusion is asked for, a convolution with fewer input channels per group than
+        # this adds its bias in an Add node of its own (0: none). cuDNN's fused plan for
+        # ResNet18's 3-channel first layer took 829 of 1959 µs a call, the same layer unfused
+        # 118 µs (H100, fp16, batch 64: docs/results/speed/run6/ort_probe.md); with it apart ORT
+        # ResNet18 went 0.0308 -> 0.0211 ms/sample, MobileNetV3 (its first and 15 depthwise
+        # convolutions) 0.0436 -> 0.0426 (H200: run7/ort_probe_split.md).
         self.bias_apart_below_channels = bias_apart_below_channels
 
     def export(self, ctx: BuildContext, folder: Path) -> dict[str, Any]:
