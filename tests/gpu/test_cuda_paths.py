@@ -107,6 +107,7 @@ def channels_last_fp16_conv(tmp_path: Path):
     ctx = BuildContext(
         model=model, example=example, precision=PRECISIONS["fp16"], device=CUDA, calibration=lambda: iter(()),
         quantization="dynamic", workdir=tmp_path, threads=4, channels_last=True,
+        tf32=True,  # as the worker builds an fp16 row (config.tf32_in_force)
     )  # fmt: skip
     return ctx, example, reference
 
@@ -251,7 +252,8 @@ def test_onnxruntime_cuda_graph_is_captured_and_replayed(tmp_path):
 @needs_ort_cuda
 def test_onnxruntime_channels_last_runs_nhwc_kernels(tmp_path):
     """prefer_nhwc is only a wish: the row says channels_last when ORT's optimised graph holds
-    its NHWC convolutions, which this wheel has."""
+    its NHWC convolutions, which this wheel has. The fused convolution is asked for, and the
+    3-channel first convolution adds its bias apart (bias_apart_below_channels)."""
     from benchmark.backends.onnxruntime import OnnxRuntimeBackend
 
     ctx, example, reference = channels_last_fp16_conv(tmp_path)
@@ -262,6 +264,7 @@ def test_onnxruntime_channels_last_runs_nhwc_kernels(tmp_path):
     artifact.read_first_call_evidence()
     assert artifact.facts["ort_prefer_nhwc"] == "1" and artifact.facts["ort_nhwc_nodes"] >= 2
     assert artifact.facts["memory_format"] == "channels_last"
+    assert artifact.facts["ort_fuse_conv_bias"] == "1" and artifact.facts["ort_conv_bias_apart"] == 1
     assert relative_error(out, reference) < 2e-2
 
 
