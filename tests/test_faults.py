@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from benchmark.measure.hardware import cpu_model
 from benchmark.results.report import load_runs
 from benchmark.results.sync import sync
 from benchmark.results.tracking import default_tracking_uri
@@ -102,6 +103,34 @@ def test_interrupted_sweep_resumes_only_the_missing_cells(tmp_path):
     assert len(after) == 4 and {r["status"] for r in after.values()} == {"ok"}
     assert len({r["sweep_id"] for r in after.values()}) == 1  # the resumed cells join the first sweep
     assert set(load_runs(default_tracking_uri(tmp_path))["batch_size"]) == {1, 2, 3, 4}
+
+
+def test_resume_measures_again_a_cell_recorded_on_other_hardware(tmp_path):
+    """The lent GPU machines vary between runs: a resumed sweep must not keep another card's
+    figures beside this one's. Here the CPU stands in: one record says it ran on another model."""
+    sweep = ("-m", *CELL, "batch_size=1,2")
+    first = run_benchmark(tmp_path, *sweep)
+    assert first.returncode == 0, first.stderr[-3000:]
+    paths = sorted(tmp_path.glob("outputs/multirun/*/*/record.json"))
+    moved = json.loads(paths[0].read_text())
+    moved["environment"]["cpu"] = "Another CPU"
+    paths[0].write_text(json.dumps(moved))
+    resumed = run_benchmark(tmp_path, *sweep, "resume=true")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert resumed.stdout.count("[   done]") == 1  # the other cell, recorded here, is kept
+    every = [json.loads(path.read_text()) for path in tmp_path.glob("outputs/multirun/*/*/record.json")]
+    again = [r for r in every if r["batch_size"] == moved["batch_size"]]  # both sweeps' folders
+    assert sorted(r["environment"]["cpu"] for r in again) == sorted(["Another CPU", cpu_model()])
+    assert {r["sweep_id"] for r in again} == {moved["sweep_id"]}  # measured again, in the same sweep
+
+
+def test_a_cuda_record_counts_as_done_only_on_the_gpu_model_it_ran_on(monkeypatch):
+    from benchmark.sweep import resume
+
+    monkeypatch.setattr(resume, "gpu_model", lambda: "NVIDIA H100 80GB HBM3")
+    assert resume.measured_elsewhere({"gpu": "NVIDIA H200", "cpu": "x"}, "cuda") == "NVIDIA H200"
+    assert resume.measured_elsewhere({"gpu": "NVIDIA H100 80GB HBM3", "cpu": "y"}, "cuda") is None
+    assert resume.measured_elsewhere({}, "cuda") is None  # refused before any work: its reason stands
 
 
 def test_two_sweeps_share_one_sqlite_store(tmp_path):

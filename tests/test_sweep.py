@@ -95,6 +95,20 @@ def test_report_reads_json_records_without_mlflow(sweep):
     assert "## lstm" in render_markdown(runs)
 
 
+def test_report_says_when_its_cells_ran_on_more_than_one_gpu_model(sweep):
+    from benchmark.results.report import header, load_records
+
+    cwd, _ = sweep
+    runs = load_records([cwd / "outputs" / "multirun"])
+    assert "GPU models" not in header(runs)
+    runs["env.gpu"] = "NVIDIA H100 80GB HBM3"
+    assert "GPU models" not in header(runs)  # one card: nothing to say
+    runs.loc[runs.index[0], "env.gpu"] = "NVIDIA H200"
+    assert "ran on 2 GPU models (NVIDIA H100 80GB HBM3, NVIDIA H200): compare rows of one card only" in (
+        header(runs)
+    )
+
+
 def test_report_writes_markdown_html_and_csv_with_findings_and_figures(sweep, tmp_path):
     from benchmark.results.report import main
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from benchmark.measure.hardware import cpu_model
+
 LIBRARIES = (
     "torch",
     "torchvision",
@@ -22,17 +24,6 @@ LIBRARIES = (
     "nvidia-modelopt",
     "onnxscript",
 )
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 CORE_LIBRARIES = ("torch", "torchvision", "transformers")  # every artifact is built from their code

@@ -388,7 +388,11 @@ def environment_rows(runs: pd.DataFrame) -> list[tuple[str, str]]:
 def header(runs: pd.DataFrame) -> str:
     ids = sorted(runs["sweep_id"].unique())
     sweeps = ", ".join(ids) if len(ids) <= 3 else f"{len(ids)} sweeps, {ids[0]} to {ids[-1]}"
-    return f"Sweep(s): {sweeps}. Cells: {len(runs)} ({(runs['status'] == 'ok').sum()} measured)."
+    line = f"Sweep(s): {sweeps}. Cells: {len(runs)} ({(runs['status'] == 'ok').sum()} measured)."
+    cards = sorted({str(g) for g in runs.get("env.gpu", pd.Series()).dropna() if str(g) not in ("", "nan")})
+    if len(cards) > 1:  # a table's rows compare only within one card kind
+        line += f" **These cells ran on {len(cards)} GPU models ({', '.join(cards)}): compare rows of one card only.**"
+    return line
 
 
 def render_markdown(runs: pd.DataFrame, figures_dir: Path | None = None) -> str:

@@ -20,6 +20,7 @@ from benchmark.results.records import CellRecord, cell_id_of
 from benchmark.sweep.cell import BadInput, check_input, resolve_device, unsupported_reason
 from benchmark.sweep.placement import Placement, host_share, placement_for
 from benchmark.sweep.progress import LiveStatus
+from benchmark.sweep.resume import measured_elsewhere
 
 
 def sweep_id_of(job_dir: Path, multirun: bool) -> str:
@@ -64,7 +65,9 @@ def run_cell(
     record.code_digest = code_digest(cfg.backend._target_, cfg.model.family, cfg.dataset or cfg.model.dataset)
     record.cell_id = cell_id_of(resolved, record.code_digest)
     if done and record.cell_id in done:
-        return CellRecord.load(done[record.cell_id])
+        earlier = CellRecord.load(done[record.cell_id])
+        if not measured_elsewhere(earlier.environment, record.device):
+            return earlier
     if record.status == "ok":
         asked = time.perf_counter()
         with placement_for(record.device, host_share()) as place:

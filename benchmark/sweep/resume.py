@@ -5,7 +5,9 @@ launched with the same overrides, `resume=...` aside. Its cells that left a reco
 whatever their status (a failure is a result too: delete its folder to measure it again); a
 cell interrupted by Ctrl-C left none and runs again. Cells are matched by their cell id (the
 resolved config and the code version), and the new records join the earlier sweep's id, so the
-report and MLflow show one sweep."""
+report and MLflow show one sweep. A cell recorded on other hardware (another GPU model for a CUDA
+cell, another CPU model for a CPU cell) runs again: the lent GPU machines vary between runs, and
+one table must not mix two cards' figures."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from omegaconf import OmegaConf
+
+from benchmark.measure.hardware import cpu_model, gpu_model
 
 
 @dataclass
@@ -66,3 +70,12 @@ def read_records(sweep_dir: Path) -> dict[Path, dict]:
         except (OSError, ValueError):
             continue  # a record cut short is not a result: the cell runs again
     return records
+
+
+def measured_elsewhere(environment: dict, device: str) -> str | None:
+    """The GPU (CUDA cells) or CPU model an earlier record ran on, when this machine's differs;
+    None when it ran on this kind of machine, or recorded none (a cell refused before any work:
+    its reason stands)."""
+    key, here = ("gpu", gpu_model()) if device == "cuda" else ("cpu", cpu_model())
+    then = environment.get(key)
+    return then if then and here and then != here else None
