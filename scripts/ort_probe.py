@@ -29,8 +29,14 @@ CONVNETS = ("resnet", "mobilenet")
 # One provider option changed against the sweep's session (ORT's CUDA provider option names).
 CONV_VARIANTS = {
     "cudnn_conv_algo_search=HEURISTIC": {"cudnn_conv_algo_search": "HEURISTIC"},
-    "prefer_nhwc=0": {"prefer_nhwc": "0"},
-    "HEURISTIC, prefer_nhwc=0": {"cudnn_conv_algo_search": "HEURISTIC", "prefer_nhwc": "0"},
+    # NCHW kernels without the fused convolution, as the backend asks for memory_format=contiguous
+    # (ORT 1.31's fused plan fails with NCHW kernels: "Failed to initialize CUDNN Frontend")
+    "prefer_nhwc=0": {"prefer_nhwc": "0", "fuse_conv_bias": "0"},
+    "HEURISTIC, prefer_nhwc=0": {
+        "cudnn_conv_algo_search": "HEURISTIC",
+        "prefer_nhwc": "0",
+        "fuse_conv_bias": "0",
+    },
     "fuse_conv_bias=0": {"fuse_conv_bias": "0"},
     "fuse_conv_bias=0, HEURISTIC": {"fuse_conv_bias": "0", "cudnn_conv_algo_search": "HEURISTIC"},
     "cudnn_conv_use_max_workspace=0": {"cudnn_conv_use_max_workspace": "0"},
