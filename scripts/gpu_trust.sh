@@ -18,7 +18,9 @@
 #                                                   ab_capture (compile_cudagraphs with Inductor's trees, graph_capture=trees)
 #                                                   study_zoo | study_digits (issue 17, on every GPU given),
 #                                                   study_cpu_zoo | study_cpu_digits (its CPU rows; GPUS: -)
-#        bash scripts/gpu_trust.sh chain N1,N2 GPUS [CORES]  sweeps N1, N2, ... one after the other
+#        bash scripts/gpu_trust.sh chain N1,N2 GPUS [CORES]  sweeps N1, N2, ... one after the other (a name
+#                                                   testgpu: `make test-gpu` on those GPUs, in turn)
+#        bash scripts/gpu_trust.sh wait NAME [SECONDS]  until chained sweep NAME has ended (keeps the call alive)
 #        bash scripts/gpu_trust.sh testgpu GPU      make test-gpu on one GPU (log -> $OUT)
 #        bash scripts/gpu_trust.sh bare GPU [CORES]        bare_loop.py over the speed sweep's best rows (-> $OUT)
 #        bash scripts/gpu_trust.sh alone GPU        issue 16's cells one at a time: harness, bare loop, recipe (-> $OUT/alone.md;
@@ -113,9 +115,17 @@ case ${1:-} in
       echo "sweep $name started on GPUs $gpus"
     fi ;;
   chain)  # sweeps NAME1,NAME2,... one after the other on GPUS (and CORES), detached
-    setsid nohup bash -c "for n in ${2//,/ }; do FOREGROUND=1 bash $0 sweep \$n $3 ${4:-}; done" \
+    # a name `testgpu` runs `make test-gpu` there instead (its log: /tmp/logs/test-gpu.log)
+    setsid nohup bash -c "for n in ${2//,/ }; do
+        if [ \$n = testgpu ]; then ${4:+taskset -c $4} bash $0 testgpu $3; else FOREGROUND=1 bash $0 sweep \$n $3 ${4:-}; fi
+        touch /tmp/logs/\$n.done; done" \
       > "/tmp/logs/chain_$3.out" 2>&1 < /dev/null &
     echo "sweeps $2 started, one after the other, on GPUs $3" ;;
+  wait)  # NAME [SECONDS]: until sweep NAME of a chain has ended (its marker: pgrep -f would also
+         # find the waiting command's own line), at most SECONDS (default 540); then status
+    for _ in $(seq "${3:-540}"); do [ -f "/tmp/logs/$2.done" ] && break; sleep 1; done
+    [ -f "/tmp/logs/$2.done" ] && echo "sweep $2 ended" || echo "sweep $2 still running"
+    bash "$0" status ;;
   bare)  # the speed sweep's best rows: harness vs bare loop vs the hand-written recipe
     CUDA_VISIBLE_DEVICES=$2 taskset -c "${3:-0-$(($(nproc) - 1))}" python3 scripts/bare_loop.py --records /tmp/multirun/{speed,autotune,ab_}* \
       --out "$OUT/harness_vs_bare.md" --recipe 2>&1 | grep -E "^\||table|Error" ;;
