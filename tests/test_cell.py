@@ -223,7 +223,25 @@ def test_option_choices_are_read_from_the_constructors_annotations():
         "mode": MODES, "fullgraph": (True, False), "freezing": (True, False), "graph_capture": GRAPH_CAPTURES
     }  # fmt: skip
     ort = class_option_choices("benchmark.backends.onnxruntime.OnnxRuntimeBackend")
-    assert ort["provider"] == ("auto", "tensorrt") and "opset" not in ort  # an int: any value
+    assert ort["provider"] == ("auto", "tensorrt")
+    assert 17 in ort["opset"] and 0 in ort["bias_apart_below_channels"]  # an int: any whole number
+    assert not any(v in ort["opset"] for v in (-1, "17", 1.5, True))
+
+
+def test_an_int_option_that_is_not_a_whole_number_is_refused_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmark", "backend=onnxruntime", "backend.options.bias_apart_below_channels=-1"],
+        cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "bad input: backend.options.bias_apart_below_channels=-1 is not allowed by onnxruntime: a whole number >= 0"
+    ]
 
 
 def test_values_under_a_group_are_checked_before_the_group_is_chosen():

@@ -182,9 +182,20 @@ def class_options(target: str) -> list[str] | None:
     return [a.arg for a in [*init.args.args[1:], *init.args.kwonlyargs]] if init else []
 
 
+class WholeNumbers(tuple):
+    """The values of an `int` option (opset, bias_apart_below_channels): any whole number >= 0.
+    A tuple, so that it stands where the Literal and bool choices do."""
+
+    def __contains__(self, value) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+    def __str__(self) -> str:
+        return "a whole number >= 0"
+
+
 def class_option_choices(target: str) -> dict[str, tuple]:
     """The values each keyword argument of the class's __init__ allows, where its annotation
-    says: `Literal[...]` (directly or through a module-level alias) or `bool`."""
+    says: `Literal[...]` (directly or through a module-level alias), `bool`, or `int`."""
     import ast
 
     found = _class_init(target)
@@ -203,6 +214,8 @@ def class_option_choices(target: str) -> dict[str, tuple]:
         if isinstance(annotation, ast.Name):
             if annotation.id == "bool":
                 return (True, False)
+            if annotation.id == "int":
+                return WholeNumbers()
             return choices(aliases[annotation.id]) if annotation.id in aliases else None
         if isinstance(annotation, ast.Subscript) and getattr(annotation.value, "id", "") == "Literal":
             inner = annotation.slice
@@ -340,7 +353,8 @@ def override_values(overrides: list[str]) -> Iterator[tuple[str, list]]:
 def check_option_value(key: str, value, backend: str, allowed: tuple) -> None:
     if value not in allowed:
         shown = ", ".join(str(a).lower() if isinstance(a, bool) else str(a) for a in allowed)
-        raise BadInput(f"backend.options.{key}={value} is not allowed by {backend}: one of {shown}")
+        shown = str(allowed) if isinstance(allowed, WholeNumbers) else f"one of {shown}"
+        raise BadInput(f"backend.options.{key}={value} is not allowed by {backend}: {shown}")
 
 
 def check_option_values(overrides: list[str], choices: dict[str, dict[str, tuple]]) -> None:
