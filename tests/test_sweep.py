@@ -109,6 +109,21 @@ def test_report_says_when_its_cells_ran_on_more_than_one_gpu_model(sweep):
     )
 
 
+def test_report_says_what_synthetic_rows_timed():
+    import pandas as pd
+
+    from benchmark.results.report import synthetic_input_notes
+
+    text = pd.DataFrame({"fact.dataset": ["synthetic"] * 2, "params.model.input_kind": ["text"] * 2,
+                         "params.model.max_length": [256, 256]})  # fmt: skip
+    assert synthetic_input_notes(text) == [
+        "Synthetic inputs: random token ids, 256 tokens a sample, attention mask all ones (no padding)."
+    ]
+    images = text.assign(**{"params.model.input_kind": "image"})
+    assert "class templates plus noise" in synthetic_input_notes(images)[0]
+    assert synthetic_input_notes(text.assign(**{"fact.dataset": "imdb"})) == []  # a dataset says it
+
+
 def test_report_writes_markdown_html_and_csv_with_findings_and_figures(sweep, tmp_path):
     from benchmark.results.report import main
 

@@ -260,7 +260,7 @@ def model_sections(runs: pd.DataFrame, with_figures: bool = True) -> list[ModelS
             notes.append(
                 f"Not offered by the backend (declared in its YAML, no cell ran): {', '.join(not_offered)}."
             )
-        notes += quality_and_host_notes(model_runs)
+        notes += synthetic_input_notes(model_runs) + quality_and_host_notes(model_runs)
         model_runs = model_runs.assign(row=row_labels(model_runs))  # findings and figures: the tables' rows
         tables = []
         for table in (t for t in TABLES if t.applies(model_runs)):
@@ -271,6 +271,26 @@ def model_sections(runs: pd.DataFrame, with_figures: bool = True) -> list[ModelS
         figures = model_figures(model_runs, model) if with_figures else {}
         sections.append(ModelSection(model, notes, findings(model_runs), tables, figures))
     return sections
+
+
+def synthetic_input_notes(model_runs: pd.DataFrame) -> list[str]:
+    """What synthetic rows timed, since no dataset says it (benchmark/data/synthetic.py): a text
+    model's padding changes its speed, so a comparison with another tool needs the same inputs."""
+    column = lambda name: model_runs.get(name, pd.Series("", index=model_runs.index)).astype(str)  # noqa: E731
+    synthetic = model_runs[column("fact.dataset").isin(["synthetic", "synthetic_imagenet"])]
+    if synthetic.empty:
+        return []
+    if column("params.model.input_kind")[synthetic.index].eq("text").all():
+        lengths = sorted(
+            {str(v) for v in synthetic.get("params.model.max_length", pd.Series(dtype=str)).dropna()}
+        )
+        return [
+            f"Synthetic inputs: random token ids, {' or '.join(lengths) or 'model.max_length'} tokens a "
+            "sample, attention mask all ones (no padding)."
+        ]
+    return [
+        "Synthetic inputs: 32 random class templates plus noise, of the model's input shape; not a dataset."
+    ]
 
 
 def quality_and_host_notes(model_runs: pd.DataFrame) -> list[str]:
