@@ -23,7 +23,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmark.backends.onnxruntime import NUMPY_DTYPES, OnnxRuntimeBackend, conv_bias_apart  # noqa: E402
+from benchmark.backends.onnxruntime import NUMPY_DTYPES, OnnxRuntimeBackend  # noqa: E402
 
 CONVNETS = ("resnet", "mobilenet")
 # One provider option changed against the sweep's session (ORT's CUDA provider option names).
@@ -134,10 +134,7 @@ def probe(model: str, batch: int, base_changes: dict[str, str]) -> tuple[list[st
     )
     backend = OnnxRuntimeBackend()
     base = {**backend.provider_for(ctx)[1], **base_changes}
-    apart = onnx_file.with_name("model.conv_bias_apart.onnx")
-    as_sweep = (onnx_file, [])  # the model file and the optimizers off, as the backend's load() has them
-    if base["fuse_conv_bias"] == "1" and conv_bias_apart(onnx_file, apart, backend.bias_apart_below_channels):
-        as_sweep = (apart, ["ConvAddFusion"])
+    as_sweep = backend.session_graph(onnx_file, base, onnx_file.parent)[:2]  # the file and optimizers off
     timings = {}
     for name, change in {
         "as the sweep": {},

@@ -420,7 +420,7 @@ def test_conv_bias_apart_moves_only_small_convolutions_bias_and_ort_keeps_it_apa
     import onnx
     import onnxruntime as ort
 
-    from benchmark.backends.onnxruntime import conv_bias_apart, export_onnx
+    from benchmark.backends.onnxruntime import OnnxRuntimeBackend, conv_bias_apart, export_onnx
 
     net = nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.Conv2d(16, 8, 3)).eval()
     x = torch.randn(2, 3, 12, 12)
@@ -438,6 +438,14 @@ def test_conv_bias_apart_moves_only_small_convolutions_bias_and_ort_keeps_it_apa
     torch.testing.assert_close(torch.from_numpy(out), net(x).detach(), rtol=1e-4, atol=1e-5)
     assert "Add" in {n.op_type for n in onnx.load(str(tmp_path / "optimized.onnx")).graph.node}
     assert conv_bias_apart(source, target, below_channels=3) == 0  # none has fewer than 3
+    # the session's graph: apart only where the fused convolution is asked for (CUDA, NHWC, TF32)
+    fused, unfused = {"fuse_conv_bias": "1"}, {"fuse_conv_bias": "0"}
+    assert OnnxRuntimeBackend().session_graph(source, unfused, tmp_path) == (source, [], None)
+    assert OnnxRuntimeBackend(bias_apart_below_channels=0).session_graph(source, fused, tmp_path) == (
+        source, [], None
+    )  # fmt: skip
+    path, disabled, moved = OnnxRuntimeBackend().session_graph(source, fused, tmp_path)
+    assert (path.name, disabled, moved) == ("model.conv_bias_apart.onnx", ["ConvAddFusion"], 1)
 
 
 def test_ort_fusions_turn_an_fp16_exports_gelu_and_its_bias_into_one_biasgelu(tmp_path):

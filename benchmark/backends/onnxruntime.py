@@ -275,15 +275,9 @@ class OnnxRuntimeBackend(FileBackend):
         path = folder / (INT8 if ctx.precision.quantized else FP32_OR_HALF)
         if self.cuda_graph and provider != "CUDAExecutionProvider":
             raise UnsupportedCell("ORT's CUDA graphs are a CUDA execution provider option")
-        disabled: list[str] = []
-        if provider_options.get("fuse_conv_bias") == "1" and self.bias_apart_below_channels:
-            apart = ctx.workdir / "model.conv_bias_apart.onnx"
-            facts = {
-                **facts,
-                "ort_conv_bias_apart": conv_bias_apart(path, apart, self.bias_apart_below_channels),
-            }
-            if facts["ort_conv_bias_apart"]:  # ORT's ConvAddFusion would fold the Add back in
-                path, disabled = apart, ["ConvAddFusion"]
+        path, disabled, apart = self.session_graph(path, provider_options, ctx.workdir)
+        if apart is not None:
+            facts = {**facts, "ort_conv_bias_apart": apart}
         try:
             session = self._session(path, provider, provider_options, ctx, disabled)
         except Exception as exc:  # e.g. a node the CUDA provider leaves to the CPU: no graph can hold it
@@ -375,6 +369,19 @@ class OnnxRuntimeBackend(FileBackend):
         if self.provider == "tensorrt":
             return "TensorrtExecutionProvider", {"device_id": options["device_id"]}
         return "CUDAExecutionProvider", options
+
+    def session_graph(
+        self, path: Path, provider_options: dict[str, str], workdir: Path
+    ) -> tuple[Path, list[str], int | None]:
+        """The model file the session loads, the ORT optimizers it turns off, and how many
+        convolutions add their bias apart (None where the fused convolution is not asked for)."""
+        if provider_options.get("fuse_conv_bias") != "1" or not self.bias_apart_below_channels:
+            return path, [], None
+        apart = workdir / "model.conv_bias_apart.onnx"
+        moved = conv_bias_apart(path, apart, self.bias_apart_below_channels)
+        if not moved:
+            return path, [], 0
+        return apart, ["ConvAddFusion"], moved  # ConvAddFusion would fold the Add back in
 
     def algo_search(self, cudnn_benchmark: bool) -> str:
         """The `cudnn_benchmark` key as ORT spells it, unless the backend option names one. ORT

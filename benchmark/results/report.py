@@ -288,9 +288,7 @@ def synthetic_input_notes(model_runs: pd.DataFrame) -> list[str]:
             f"Synthetic inputs: random token ids, {' or '.join(lengths) or 'model.max_length'} tokens a "
             "sample, attention mask all ones (no padding)."
         ]
-    return [
-        "Synthetic inputs: 32 random class templates plus noise, of the model's input shape; not a dataset."
-    ]
+    return ["Synthetic inputs: random class templates plus noise, of the model's input shape; not a dataset."]
 
 
 def quality_and_host_notes(model_runs: pd.DataFrame) -> list[str]:
