@@ -79,7 +79,9 @@ def test_stopped_store_warns_once_and_sync_uploads_every_record(faulty_sweep):
 
 
 def test_interrupted_sweep_resumes_only_the_missing_cells(tmp_path):
-    sweep = ("-m", *CELL, "batch_size=1,2,3,4")
+    # each cell times for 4 s (the last timing.min_s wins), so Ctrl-C, 1 s after the first record,
+    # lands while later cells run however fast the machine (at 0.1 s, all four once finished first)
+    sweep = ("-m", *CELL, "timing.min_s=4", "batch_size=1,2,3,4")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     # Ctrl-C reaches the sweep even when the tests run in a background job (a shell's `&` hands
     # its children SIGINT ignored, and Python then keeps it ignored)
