@@ -78,22 +78,28 @@ def test_stopped_store_warns_once_and_sync_uploads_every_record(faulty_sweep):
     assert len(runs) == 14 and set(runs["status"]) == {"ok", "error", "crashed", "timeout", "oom", "skipped"}
 
 
+def as_in_a_terminal() -> None:
+    """Ctrl-C reaches the sweep however the tests were started: a shell's `&` hands its children
+    SIGINT ignored (and Python keeps it so), and a CI runner may start them with SIGINT blocked."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def test_interrupted_sweep_resumes_only_the_missing_cells(tmp_path):
     # each cell times for 4 s (the last timing.min_s wins), so Ctrl-C, 1 s after the first record,
     # lands while later cells run however fast the machine (at 0.1 s, all four once finished first)
     sweep = ("-m", *CELL, "timing.min_s=4", "batch_size=1,2,3,4")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    # Ctrl-C reaches the sweep even when the tests run in a background job (a shell's `&` hands
-    # its children SIGINT ignored, and Python then keeps it ignored)
     first = subprocess.Popen([sys.executable, "-m", "benchmark", *sweep], cwd=tmp_path, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+                             preexec_fn=as_in_a_terminal)  # fmt: skip
     deadline = time.monotonic() + 600
     while not records(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.5)
     time.sleep(1.0)  # the next cell's worker is running now
     os.killpg(first.pid, signal.SIGINT)  # Ctrl-C
-    first.communicate(timeout=120)
+    output, _ = first.communicate(timeout=120)
+    assert first.returncode == 130, output[-3000:]  # the documented exit code of an interrupted sweep
     finished = records(tmp_path)
     assert 1 <= len(finished) < 4
     assert not list(tmp_path.glob("outputs/multirun/*/*/result.json.tmp"))
