@@ -448,6 +448,23 @@ def test_conv_bias_apart_moves_only_small_convolutions_bias_and_ort_keeps_it_apa
     assert (path.name, disabled, moved) == ("model.conv_bias_apart.onnx", ["ConvAddFusion"], 1)
 
 
+def test_conv_bias_apart_broadcasts_over_a_1d_convolutions_length(tmp_path):
+    """The Add's bias has one axis of 1 per spatial axis: [1, C, 1] for a Conv1d, whose output
+    [N, C, L] a [1, C, 1, 1] bias would not broadcast onto."""
+    import onnxruntime as ort
+
+    from benchmark.backends.onnxruntime import conv_bias_apart, export_onnx
+
+    net = nn.Conv1d(3, 8, 3).eval()
+    x = torch.randn(2, 3, 10)
+    source, target = tmp_path / "model.onnx", tmp_path / "apart.onnx"
+    export_onnx(net, (x,), source, 18)
+    assert conv_bias_apart(source, target, below_channels=8) == 1
+    session = ort.InferenceSession(str(target), disabled_optimizers=["ConvAddFusion"])
+    (out,) = session.run(None, {"input_0": x.numpy()})
+    torch.testing.assert_close(torch.from_numpy(out), net(x).detach(), rtol=1e-4, atol=1e-5)
+
+
 def test_ort_fusions_turn_an_fp16_exports_gelu_and_its_bias_into_one_biasgelu(tmp_path):
     """onnxscript's erf_gelu rule misses fp16's rounded sqrt(2) (1.4140625); ours must not, or
     ORT runs GELU as five element-wise kernels per layer."""

@@ -91,9 +91,11 @@ def conv_bias_apart(source: Path, target: Path, below_channels: int) -> int:
         if bias is None or weight.dims[1] >= below_channels:
             nodes.append(node)
             continue
-        # [1, C, 1, 1]: broadcast over batch and space, as the Conv's own bias is
+        # [1, C, 1, ...] with one 1 per spatial axis (1-D, 2-D or 3-D convolutions): broadcast
+        # over batch and space, as the Conv's own bias is
+        spatial = [1] * (len(weight.dims) - 2)
         shaped = numpy_helper.from_array(
-            numpy_helper.to_array(bias).reshape(1, -1, 1, 1), f"{bias.name}_apart"
+            numpy_helper.to_array(bias).reshape(1, -1, *spatial), f"{bias.name}_apart"
         )
         graph.initializer.append(shaped)
         add = helper.make_node("Add", [f"{node.output[0]}_unbiased", shaped.name], [node.output[0]])

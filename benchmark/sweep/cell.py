@@ -352,8 +352,11 @@ def override_values(overrides: list[str]) -> Iterator[tuple[str, list]]:
 
 def check_option_value(key: str, value, backend: str, allowed: tuple) -> None:
     if value not in allowed:
-        shown = ", ".join(str(a).lower() if isinstance(a, bool) else str(a) for a in allowed)
-        shown = str(allowed) if isinstance(allowed, WholeNumbers) else f"one of {shown}"
+        shown = (
+            str(allowed)
+            if isinstance(allowed, WholeNumbers)
+            else "one of " + ", ".join(str(a).lower() if isinstance(a, bool) else str(a) for a in allowed)
+        )
         raise BadInput(f"backend.options.{key}={value} is not allowed by {backend}: {shown}")
 
 
