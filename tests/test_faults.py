@@ -113,6 +113,32 @@ def test_interrupted_sweep_resumes_only_the_missing_cells(tmp_path):
     assert set(load_runs(default_tracking_uri(tmp_path))["batch_size"]) == {1, 2, 3, 4}
 
 
+def test_ctrl_c_while_mlflow_creates_a_sqlite_store_leaves_none_half_made(tmp_path):
+    """MLflow creates a store's tables in a dozen migrations: stopped between two, a store in place
+    would fail every later run ("table _alembic_tmp_experiments already exists"). The store is
+    built beside its place and linked there whole, so a Ctrl-C leaves no store, and the next
+    sweep creates a good one."""
+    from benchmark.results.tracking import Tracker
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    create = [
+        sys.executable,
+        "-c",
+        f"from benchmark.results.tracking import create_sqlite_store; create_sqlite_store({uri!r})",
+    ]
+    creating = subprocess.Popen(create, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                                stderr=subprocess.PIPE, text=True, preexec_fn=as_in_a_terminal)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("mlflow.db.*.creating")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    creating.send_signal(signal.SIGINT)  # Ctrl-C while the migrations run
+    _, stderr = creating.communicate(timeout=60)
+    assert "KeyboardInterrupt" in stderr, stderr[-3000:]  # it landed before the store was whole
+    assert list(tmp_path.iterdir()) == []  # no store, and no half-made one beside it
+    assert Tracker(uri, "benchmark").experiment_id  # the next sweep's store: made and usable
+    assert list(tmp_path.iterdir()) == [tmp_path / "mlflow.db"]
+
+
 def test_resume_measures_again_a_cell_recorded_on_other_hardware(tmp_path):
     """The lent GPU machines vary between runs: a resumed sweep must not keep another card's
     figures beside this one's. Here the CPU stands in: one record says it ran on another model."""

@@ -89,6 +89,9 @@ def load_runs(
     of one experiment or of every experiment in the store."""
     import mlflow
 
+    from benchmark.results.tracking import create_sqlite_store
+
+    create_sqlite_store(tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
     runs = mlflow.search_runs(
         experiment_names=[experiment] if experiment else None,

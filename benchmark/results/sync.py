@@ -11,13 +11,20 @@ import argparse
 from pathlib import Path
 
 from benchmark.results.records import CellRecord
-from benchmark.results.tracking import CELL_KIND, default_tracking_uri, log_with_retries, store_lock
+from benchmark.results.tracking import (
+    CELL_KIND,
+    create_sqlite_store,
+    default_tracking_uri,
+    log_with_retries,
+    store_lock,
+)
 
 
 def logged_cells(tracking_uri: str) -> set[tuple[str, str]]:
     """(sweep id, cell id) of every cell run in the store, whatever its experiment."""
     from mlflow import MlflowClient
 
+    create_sqlite_store(tracking_uri)
     client = MlflowClient(tracking_uri)
     experiments = [e.experiment_id for e in client.search_experiments()]
     runs = client.search_runs(experiments, filter_string=f"tags.kind = '{CELL_KIND}'", max_results=50000)

@@ -53,10 +53,38 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
+def create_sqlite_store(tracking_uri: str) -> None:
+    """A new sqlite store gets MLflow's tables in a file of its own, linked into place once they
+    are complete. MLflow builds them in a dozen schema migrations, and a sweep stopped (Ctrl-C)
+    between two leaves a store that no later run can open ("table _alembic_tmp_experiments
+    already exists"). Another process that creates the store at the same time wins or loses as a
+    whole: `os.link` fails where the store exists."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return
+    store = Path(tracking_uri.removeprefix("sqlite:///"))
+    if store.exists():
+        return
+    from mlflow import MlflowClient
+
+    store.parent.mkdir(parents=True, exist_ok=True)
+    building = store.with_name(f"{store.name}.{os.getpid()}.creating")
+    try:
+        MlflowClient(tracking_uri=f"sqlite:///{building}").search_experiments(max_results=1)
+        os.link(building, store)
+    except FileExistsError:
+        pass  # another sweep's store came first: ours was never used
+    except OSError:  # a filesystem without hard links: the same, but for a sweep starting this instant
+        if not store.exists():
+            os.replace(building, store)
+    finally:
+        building.unlink(missing_ok=True)
+
+
 class Tracker:
     def __init__(self, tracking_uri: str, experiment: str):
         from mlflow import MlflowClient
 
+        create_sqlite_store(tracking_uri)
         self.client = MlflowClient(tracking_uri=tracking_uri)
         found = self.client.get_experiment_by_name(experiment)
         self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
