@@ -139,6 +139,21 @@ def test_ctrl_c_while_mlflow_creates_a_sqlite_store_leaves_none_half_made(tmp_pa
     assert list(tmp_path.iterdir()) == [tmp_path / "mlflow.db"]
 
 
+def test_a_cell_run_cut_short_while_logging_is_logged_again(tmp_path):
+    """Ctrl-C between a cell's MLflow run being created and its metrics being logged leaves that
+    run RUNNING: a resumed sweep must log the cell whole, not count it as logged."""
+    from benchmark.results.tracking import Tracker
+
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "benchmark")
+    tags = {"kind": "cell", "sweep_id": "s1", "cell_id": "c1"}
+    cut_short = tracker.client.create_run(tracker.experiment_id, tags=tags).info.run_id
+    assert not tracker.has_cell("s1", "c1")
+    assert tracker.client.get_run(cut_short).info.lifecycle_stage == "deleted"
+    whole = tracker.client.create_run(tracker.experiment_id, tags=tags).info.run_id
+    tracker.client.set_terminated(whole, "FINISHED")
+    assert tracker.has_cell("s1", "c1")
+
+
 def test_resume_measures_again_a_cell_recorded_on_other_hardware(tmp_path):
     """The lent GPU machines vary between runs: a resumed sweep must not keep another card's
     figures beside this one's. Here the CPU stands in: one record says it ran on another model."""

@@ -112,12 +112,15 @@ class Tracker:
         return oldest
 
     def has_cell(self, sweep_id: str, cell_id: str) -> bool:
+        """Whether the store holds the cell's run, logged to its end. A run left RUNNING (its
+        sweep stopped while logging it) may lack its metrics: it is deleted, to be logged again."""
         runs = self.client.search_runs(
             [self.experiment_id],
             filter_string=f"tags.kind = '{CELL_KIND}' and tags.sweep_id = '{sweep_id}' and tags.cell_id = '{cell_id}'",
-            max_results=1,
         )
-        return bool(runs)
+        for cut_short in (run for run in runs if run.info.status == "RUNNING"):
+            self.client.delete_run(cut_short.info.run_id)
+        return any(run.info.status != "RUNNING" for run in runs)
 
     def log_cell(self, record: CellRecord, record_file: Path) -> str:
         from mlflow.entities import Metric, Param, RunTag
