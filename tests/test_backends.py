@@ -100,6 +100,31 @@ def test_onnxruntime_proves_provider_and_int8_kernels(trained, digits, tmp_path)
     assert "static" in artifact.facts["scheme"]
 
 
+def test_onnx_int8_ignores_the_exporters_shapes_of_weights(tmp_path):
+    # torch's exporter writes a value_info for every weight; ORT 1.30's dynamic quantizer
+    # transposes a Gemm's weight and then fails on that entry (the GPU image's FCN and LSTM
+    # int8 cells). Here the entry is stale from the start, as that quantizer leaves it.
+    import onnx
+    from onnx import TensorProto, helper
+
+    from benchmark.backends.onnxruntime import export_onnx, quantize_int8
+
+    fcn = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 10)).eval()
+    exported = tmp_path / "model.onnx"
+    export_onnx(fcn, (torch.randn(2, 64),), exported, 18)
+    model = onnx.load(str(exported))
+    first_gemm = next(node for node in model.graph.node if node.op_type == "Gemm")
+    weight = first_gemm.input[1]  # [256, 64]; stale: [64, 256]
+    model.graph.value_info.append(helper.make_tensor_value_info(weight, TensorProto.FLOAT, [64, 256]))
+    onnx.save_model(model, str(exported))
+
+    scheme = quantize_int8(
+        exported, tmp_path / "int8.onnx", SimpleNamespace(quantization="dynamic"), ["input_0"]
+    )
+    int8_ops = [node.op_type for node in onnx.load(str(tmp_path / "int8.onnx")).graph.node]
+    assert "dynamic" in scheme and int8_ops.count("MatMulInteger") == 2
+
+
 def test_int8_without_quantizable_layers_is_unsupported_not_fp32(digits, tmp_path):
     conv_only = nn.Sequential(nn.Conv2d(1, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
     with pytest.raises(UnsupportedCell, match="INT8 would be FP32"):

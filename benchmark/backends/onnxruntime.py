@@ -151,11 +151,29 @@ class _CalibrationReader:
         return next(self._batches, None)
 
 
+def without_initializer_shapes(source: Path, target: Path) -> Path:
+    """Writes `source` to `target` without the value_info entries that name initializers.
+    torch's exporter annotates every weight so; the entries say nothing an initializer does not,
+    and go stale when a quantizer rewrites a weight: ORT 1.30's dynamic quantizer turns a Gemm's
+    weight [out, in] into MatMulInteger's [in, out], then its shape inference rejects the model
+    ("Inferred shape and existing shape differ"; the GPU image's FCN and LSTM int8 cells)."""
+    import onnx
+
+    model = onnx.load(str(source))
+    weights = {init.name for init in model.graph.initializer}
+    kept = [info for info in model.graph.value_info if info.name not in weights]
+    del model.graph.value_info[:]
+    model.graph.value_info.extend(kept)
+    onnx.save_model(model, str(target))
+    return target
+
+
 def quantize_int8(fp32_path: Path, out: Path, ctx: BuildContext, names: list[str]) -> str:
     """Writes the INT8 model to `out`; returns the scheme used."""
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    fp32_path = without_initializer_shapes(fp32_path, fp32_path.with_name("model.to_quantize.onnx"))
     if ctx.quantization == "dynamic":
         quantize_dynamic(str(fp32_path), str(out), weight_type=QuantType.QInt8)
         return "ORT dynamic int8 (weights int8, activations quantized per call)"
