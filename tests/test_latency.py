@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from benchmark.measure.latency import LatencyStats, TimingBudget, time_calls, wall_metrics
+from benchmark.results.records import kept_latencies
 
 
 def test_stats_from_known_samples():
@@ -18,6 +19,14 @@ def test_stats_from_known_samples():
     assert stats.throughput_samples_per_s == pytest.approx(1000.0)
     assert stats.iterations == 5
     assert stats.timed_s == pytest.approx(0.02)
+
+
+def test_a_record_keeps_at_most_its_share_of_latencies_evenly_spaced():
+    few = [0.123456789, 2.0, 3.0]
+    assert kept_latencies(few, at_most=5) == [0.1235, 2.0, 3.0]
+    many = [float(i) for i in range(10_001)]  # in time order: a drift stays visible
+    kept = kept_latencies(many, at_most=101)
+    assert kept == [float(i) for i in range(0, 10_001, 100)]
 
 
 def test_stats_refuse_empty():

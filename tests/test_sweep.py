@@ -4,6 +4,7 @@ worker, every cell in MLflow and in the report; the report in markdown, HTML and
 import json
 import re
 
+from benchmark.results.records import KEPT_LATENCIES
 from benchmark.results.report import load_runs, render_markdown
 from benchmark.results.tracking import default_tracking_uri
 from tests.conftest import BACKENDS, run_benchmark
@@ -55,6 +56,7 @@ def test_each_job_dir_keeps_its_json_record(sweep):
     assert len(records) == 16
     record = json.loads(records[0].read_text())
     assert record["status"] == "ok" and len(record["latencies_ms"]) >= 5
+    assert len(record["latencies_ms"]) == min(record["metrics"]["iterations"], KEPT_LATENCIES)
     assert record["environment"]["torch_threads"] >= 1
 
 

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from benchmark.code_digest import code_digest
 from benchmark.config import tf32_in_force
 from benchmark.measure.memory import GpuBytesOf, PhasePeakSampler, Probe, rss_bytes
-from benchmark.results.records import CellRecord, cell_id_of
+from benchmark.results.records import CellRecord, cell_id_of, kept_latencies
 from benchmark.sweep.cell import BadInput, check_input, resolve_device, unsupported_reason
 from benchmark.sweep.placement import Placement, host_share, placement_for
 from benchmark.sweep.progress import LiveStatus
@@ -241,7 +241,7 @@ def read_outcome(
         record.metrics = result.get("metrics", {})
         record.facts = result.get("facts", {})
         record.environment = result.get("environment", {})
-        record.latencies_ms = result.get("latencies_ms", [])
+        record.latencies_ms = kept_latencies(result.get("latencies_ms", []))
         if result.get("labels"):
             labels, classes = result["labels"], result["num_classes"]
             record.metrics.update(classification_scores(result["predictions"], labels, classes))
