@@ -4,6 +4,7 @@ inputs: FP32 rows within float rounding, INT8 rows within a quantization toleran
 import contextlib
 import copy
 import gc
+import sys
 import weakref
 from types import SimpleNamespace
 
@@ -123,6 +124,29 @@ def test_onnx_int8_ignores_the_exporters_shapes_of_weights(tmp_path):
     )
     int8_ops = [node.op_type for node in onnx.load(str(tmp_path / "int8.onnx")).graph.node]
     assert "dynamic" in scheme and int8_ops.count("MatMulInteger") == 2
+
+
+def test_aoti_refuses_in_seconds_where_its_package_loader_crashes(trained, digits, tmp_path, monkeypatch):
+    # As on the GPU image (torch 2.11+cu130), where every CUDA package's load died with SIGSEGV
+    # after minutes of build: here the host's probe is made to crash the same way.
+    from benchmark.backends import aoti
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    monkeypatch.setattr(aoti, "PROBED_DEVICES", ("cpu",))
+    monkeypatch.setattr(aoti, "PROBE", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
+    with pytest.raises(UnsupportedCell, match="probe package of one Linear layer died with SIGSEGV"):
+        build("aoti", trained["fcn"], "fcn", "fp32", digits, tmp_path / "cell")
+    assert not (tmp_path / "cell" / aoti.PACKAGE).exists()  # refused before the build
+    # one probe a machine and torch build: the next cell reads its answer
+    monkeypatch.setattr(aoti, "PROBE", "pass")
+    assert "SIGSEGV" in aoti.loader_crash(torch.device("cpu"))
+    # a probe that raises is no crash: the cell builds, and says its own error if it has one
+    assert (
+        aoti.loader_crash(torch.device("cpu"), probe=[sys.executable, "-c", "raise SystemExit(1)"])
+        is not None
+    )
+    (tmp_path / "inductor").rename(tmp_path / "answered")
+    assert aoti.loader_crash(torch.device("cpu"), probe=[sys.executable, "-c", "raise SystemExit(1)"]) is None
 
 
 def test_int8_without_quantizable_layers_is_unsupported_not_fp32(digits, tmp_path):
