@@ -92,7 +92,9 @@ def vram_conclusion(ok: pd.DataFrame) -> list[str]:
             wins += bool(ort_least["peak_vram_mb"] <= least["peak_vram_mb"])
             total += 1
         lines.append(f"| {model} | {least['row']} | {least['peak_vram_mb']:.0f} | {ort_text} |")
-    verdict = "supported" if total and wins == total else "not supported" if wins == 0 else "partly supported"
+    if not total:  # no model has an ONNX Runtime row yet: no verdict either way
+        return ["**Not yet tested**: no model has an ONNX Runtime row at batch 64 yet.", "", *lines]
+    verdict = "supported" if wins == total else "not supported" if wins == 0 else "partly supported"
     return [
         f"**{verdict.capitalize()}**: ONNX Runtime has the smallest peak VRAM for {wins} of {total} models."
     ] + [
@@ -129,6 +131,8 @@ def int8_conclusion(ok: pd.DataFrame) -> list[str]:
             f"{'n/a (random weights)' if pd.isna(f1) else f'{f1:.3f}'} |"
         )
     n = len(lines) - 2
+    if not n:
+        return ["**Not yet tested**: no model has both an INT8 and a float row at batch 64 yet.", "", *lines]
     return [f"INT8 is the fastest row at batch 64 for {fastest} of {n} models.", "", *lines]
 
 

@@ -63,3 +63,11 @@ def test_the_seed_table_is_read_whole():
     assert len(seed) == 7 * 4  # seven models (the seed has no T5 table) x four batch sizes
     row = seed[(seed["model"] == "mobilenet_v3_large") & (seed["batch_size"] == 64)].iloc[0]
     assert (row["seed_ms"], row["seed_row"]) == (0.04, "TensorRT PTQ INT8")
+
+
+def test_a_conclusion_with_no_rows_to_test_it_gives_no_verdict(tmp_path):
+    write(tmp_path, "fcn", "eager", "fp32", 0.004, 500, f1=0.97)  # no ONNX, no INT8 row yet
+    text = study_report.study_markdown(tmp_path)
+    assert "**Not yet tested**: no model has an ONNX Runtime row at batch 64 yet." in text
+    assert "**Not yet tested**: no model has both an INT8 and a float row at batch 64 yet." in text
+    assert "Not supported" not in text and "for 0 of 0 models" not in text
