@@ -154,6 +154,23 @@ def test_a_cell_run_cut_short_while_logging_is_logged_again(tmp_path):
     assert tracker.has_cell("s1", "c1")
 
 
+def test_sync_logs_again_a_cell_whose_run_was_cut_short(tmp_path):
+    from benchmark.results.records import CellRecord
+    from benchmark.results.tracking import Tracker
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    record = CellRecord(
+        "s1", "fcn", "eager", "fp32", 4, "cpu", cell_id="c1", metrics={"latency_ms_per_sample": 0.1}
+    )
+    record.save(tmp_path / "record.json")
+    tracker = Tracker(uri, "benchmark")
+    tags = {"kind": "cell", "sweep_id": "s1", "cell_id": "c1"}
+    cut_short = tracker.client.create_run(tracker.experiment_id, tags=tags).info.run_id
+    assert sync([tmp_path], uri, "benchmark") == (1, 0)
+    assert tracker.client.get_run(cut_short).info.lifecycle_stage == "deleted"
+    assert sync([tmp_path], uri, "benchmark") == (0, 1)
+
+
 def test_resume_measures_again_a_cell_recorded_on_other_hardware(tmp_path):
     """The lent GPU machines vary between runs: a resumed sweep must not keep another card's
     figures beside this one's. Here the CPU stands in: one record says it ran on another model."""

@@ -21,14 +21,19 @@ from benchmark.results.tracking import (
 
 
 def logged_cells(tracking_uri: str) -> set[tuple[str, str]]:
-    """(sweep id, cell id) of every cell run in the store, whatever its experiment."""
+    """(sweep id, cell id) of every cell run in the store logged to its end, whatever its
+    experiment (a run left RUNNING was cut short: Tracker.has_cell deletes it before logging)."""
     from mlflow import MlflowClient
 
     create_sqlite_store(tracking_uri)
     client = MlflowClient(tracking_uri)
     experiments = [e.experiment_id for e in client.search_experiments()]
     runs = client.search_runs(experiments, filter_string=f"tags.kind = '{CELL_KIND}'", max_results=50000)
-    return {(run.data.tags.get("sweep_id", ""), run.data.tags.get("cell_id", "")) for run in runs}
+    return {
+        (run.data.tags.get("sweep_id", ""), run.data.tags.get("cell_id", ""))
+        for run in runs
+        if run.info.status != "RUNNING"
+    }
 
 
 def sync(folders: list[Path], tracking_uri: str, experiment: str | None = None) -> tuple[int, int]:
@@ -43,7 +48,7 @@ def sync(folders: list[Path], tracking_uri: str, experiment: str | None = None) 
             already += 1
             continue
         target = experiment or record.config.get("experiment") or "benchmark"
-        log_with_retries(record, path, tracking_uri, target)
+        log_with_retries(record, path, tracking_uri, target, unless_logged=True)
         present.add((record.sweep_id, record.cell_id))
         uploaded += 1
     return uploaded, already
