@@ -173,7 +173,7 @@ def quantize_int8(fp32_path: Path, out: Path, ctx: BuildContext, names: list[str
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    fp32_path = without_initializer_shapes(fp32_path, fp32_path.with_name("model.to_quantize.onnx"))
+    without_initializer_shapes(fp32_path, fp32_path)  # in place: no second copy in the artifact cache
     if ctx.quantization == "dynamic":
         quantize_dynamic(str(fp32_path), str(out), weight_type=QuantType.QInt8)
         return "ORT dynamic int8 (weights int8, activations quantized per call)"
