@@ -20,6 +20,8 @@
 #                                                   study_cpu_zoo | study_cpu_digits (its CPU rows; GPUS: -)
 #        bash scripts/gpu_trust.sh chain N1,N2 GPUS [CORES]  sweeps N1, N2, ... one after the other (a name
 #                                                   testgpu: `make test-gpu` on those GPUs, in turn)
+#        bash scripts/gpu_trust.sh stop GPUS        end the chain started on GPUS now (its running cell is lost: a
+#                                                   later resume measures it), e.g. to run testgpu alone on the GPU
 #        bash scripts/gpu_trust.sh wait NAME [SECONDS]  until chained sweep NAME has ended (keeps the call alive)
 #        bash scripts/gpu_trust.sh testgpu GPU      make test-gpu on one GPU (log -> $OUT)
 #        bash scripts/gpu_trust.sh bare GPU [CORES]        bare_loop.py over the speed sweep's best rows (-> $OUT)
@@ -105,7 +107,8 @@ case ${1:-} in
     cd "/tmp/repo_$name" && export PYTHONPATH=/tmp/site:/tmp/ortsite:$PWD
     again=(resume=true); [[ $name == repeat* ]] && again=(resume=false)  # repeats: not the first run's records
     [[ $name == study* ]] && common=(cache_dir=/tmp/bench_cache tracking_uri=sqlite:////tmp/study.db experiment=study)
-    [[ $name == study_cpu* ]] && common+=(device=cpu)  # its preset's launcher: cpus
+    # its preset's launcher: cpus, CPU_JOBS cells at a time (default 2), each on its share of CORES
+    [[ $name == study_cpu* ]] && common+=(device=cpu "hydra.launcher.n_jobs=${CPU_JOBS:-2}")
     [[ $name == study_zoo || $name == study_digits ]] && common+=(device=cuda hydra/launcher=gpus)
     run=(python3 -m benchmark -m "${cells[@]}" "${models[@]}" "${common[@]}" "${again[@]}" "hydra.sweep.dir=/tmp/multirun/$name")
     if [ -n "${FOREGROUND:-}" ]; then  # inside `chain`: one sweep after the other
@@ -120,7 +123,11 @@ case ${1:-} in
         if [ \$n = testgpu ]; then ${4:+taskset -c $4} bash $0 testgpu $3; else FOREGROUND=1 bash $0 sweep \$n $3 ${4:-}; fi
         touch /tmp/logs/\$n.done; done" \
       > "/tmp/logs/chain_$3.out" 2>&1 < /dev/null &
+    echo $! > "/tmp/logs/chain_$3.pid"  # setsid: the chain leads its own process group
     echo "sweeps $2 started, one after the other, on GPUs $3" ;;
+  stop)
+    kill -- -"$(cat "/tmp/logs/chain_$2.pid")" && sleep 5 && echo "chain on GPUs $2 stopped"
+    pgrep -fa "python3 -m benchmark" | cut -c1-80 | head -3 ;;
   wait)  # NAME [SECONDS]: until sweep NAME of a chain has ended (its marker: pgrep -f would also
          # find the waiting command's own line), at most SECONDS (default 540); then status
     for _ in $(seq "${3:-540}"); do [ -f "/tmp/logs/$2.done" ] && break; sleep 1; done
