@@ -130,12 +130,17 @@ def test_aoti_refuses_in_seconds_where_its_package_loader_crashes(trained, digit
     # As on the GPU image (torch 2.11+cu130), where every CUDA package's load died with SIGSEGV
     # after minutes of build: here the host's probe is made to crash the same way.
     from benchmark.backends import aoti
+    from benchmark.sweep.refusals import UNSUPPORTED_ON_THIS_MACHINE
 
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
     monkeypatch.setattr(aoti, "PROBED_DEVICES", ("cpu",))
     monkeypatch.setattr(aoti, "PROBE", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
-    with pytest.raises(UnsupportedCell, match="probe package of one Linear layer died with SIGSEGV"):
+    with pytest.raises(
+        UnsupportedCell, match="probe package of one Linear layer died with SIGSEGV"
+    ) as refused:
         build("aoti", trained["fcn"], "fcn", "fp32", digits, tmp_path / "cell")
+    # by this name the sweep skips the other aoti cells here without a worker each
+    assert type(refused.value).__name__ == UNSUPPORTED_ON_THIS_MACHINE
     assert not (tmp_path / "cell" / aoti.PACKAGE).exists()  # refused before the build
     # one probe a machine and torch build: the next cell reads its answer
     monkeypatch.setattr(aoti, "PROBE", "pass")

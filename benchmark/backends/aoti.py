@@ -62,9 +62,15 @@ def loader_crash(device: torch.device, probe: list[str] | None = None) -> str | 
     )
 
 
+class UnsupportedOnThisMachine(UnsupportedCell):
+    """A skip for every aoti cell of this device on this machine and torch build: the sweep,
+    which knows it by this class name (benchmark/sweep/refusals.py), skips the rest without a
+    worker each."""
+
+
 def refuse_where_the_loader_crashes(device: torch.device) -> None:
     if device.type in PROBED_DEVICES and (reason := loader_crash(device)):
-        raise UnsupportedCell(reason)
+        raise UnsupportedOnThisMachine(reason)
 
 
 class AotInductorBackend(FileBackend):

@@ -20,6 +20,7 @@ from benchmark.results.records import CellRecord, cell_id_of, kept_latencies
 from benchmark.sweep.cell import BadInput, check_input, resolve_device, unsupported_reason
 from benchmark.sweep.placement import Placement, host_share, placement_for
 from benchmark.sweep.progress import LiveStatus
+from benchmark.sweep.refusals import UNSUPPORTED_ON_THIS_MACHINE, remember_refusal
 from benchmark.sweep.resume import measured_elsewhere
 
 
@@ -123,6 +124,8 @@ def measure_in_child(cfg: DictConfig, job_dir: Path, record: CellRecord, place: 
             )
         status.clear()
     read_outcome(job_dir, record, child.returncode, overdue, oom_kills_before, cgroup_oom_kills())
+    if record.status == "skipped" and record.error_type == UNSUPPORTED_ON_THIS_MACHINE:
+        remember_refusal(cfg, record.device, record.message)
     record.facts["placement"] = place.describe()
     add_memory_peaks(record, sampler)
     apply_quality_gate(record, cfg)

@@ -1,0 +1,73 @@
+"""A skip that holds for the whole machine is remembered for that machine and torch build only,
+and spares the sweep a worker for each of that backend's later cells."""
+
+import json
+import os
+
+from benchmark.sweep.cell import unsupported_reason
+from benchmark.sweep.refusals import refusal_file, remember_refusal, remembered_refusal
+from tests.conftest import FAST_TIMING, ROOT, compose_cell, run_benchmark
+
+
+def test_a_remembered_refusal_holds_for_its_backend_device_processor_and_torch(tmp_path, monkeypatch):
+    from benchmark.sweep import refusals
+
+    aoti = compose_cell("backend=aoti", f"cache_dir={tmp_path}")
+    eager = compose_cell("backend=eager", f"cache_dir={tmp_path}")
+    assert remembered_refusal(aoti, "cpu") is None  # nothing found yet
+    remember_refusal(aoti, "cpu", "the loader dies with SIGSEGV")
+    assert unsupported_reason(aoti, "cpu").startswith("the loader dies with SIGSEGV (an earlier cell")
+    assert unsupported_reason(eager, "cpu") is None  # another backend
+    assert remembered_refusal(aoti, "cuda") is None  # another device
+    monkeypatch.setattr(refusals, "cpu_model", lambda: "another CPU")
+    assert remembered_refusal(aoti, "cpu") is None  # the cache_dir reached another machine
+    monkeypatch.undo()
+    monkeypatch.setattr(refusals, "version", lambda package: "0.0.1")
+    assert remembered_refusal(aoti, "cpu") is None  # another torch build may load it
+    refusal_file(aoti, "cpu").write_text("{cut short")
+    monkeypatch.undo()
+    assert remembered_refusal(aoti, "cpu") is None
+
+
+CRANKY = """
+from pathlib import Path
+
+from benchmark.backends import Backend, UnsupportedCell
+
+
+class UnsupportedOnThisMachine(UnsupportedCell):
+    pass
+
+
+class Cranky(Backend):  # like aoti where its package loader crashes: no cell can run here
+    def build(self, ctx):
+        with open(Path(__file__).parent / "builds.txt", "a") as builds:
+            builds.write("build\\n")
+        raise UnsupportedOnThisMachine("the loader dies on this machine")
+"""
+
+
+def test_the_sweep_skips_a_backends_later_cells_without_a_worker_once_one_was_refused_machine_wide(tmp_path):
+    package = tmp_path / "plugins" / "my_backends"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "cranky.py").write_text(CRANKY)
+    (tmp_path / "conf" / "backend").mkdir(parents=True)
+    (tmp_path / "conf" / "backend" / "cranky.yaml").write_text(
+        "name: cranky\n_target_: my_backends.cranky.Cranky\nprecisions:\n  cpu: [fp32]\n"
+    )
+    done = run_benchmark(
+        tmp_path, "-m", f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "model=fcn", "backend=cranky",
+        "device=cpu", "batch_size=1,2,3", f"tracking_uri=sqlite:///{tmp_path}/mlflow.db", *FAST_TIMING,
+        env={"PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path / "plugins")])},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    ended = sorted(
+        (json.loads(p.read_text()) for p in tmp_path.glob("outputs/multirun/*/*/record.json")),
+        key=lambda record: record["batch_size"],
+    )
+    assert [(r["status"], r["batch_size"]) for r in ended] == [("skipped", 1), ("skipped", 2), ("skipped", 3)]
+    assert ended[0]["message"] == "the loader dies on this machine"
+    for later in ended[1:]:
+        assert later["message"].startswith("the loader dies on this machine (an earlier cell found this")
+    assert (package / "builds.txt").read_text() == "build\n"  # one worker built; the others never started
