@@ -123,10 +123,15 @@ case ${1:-} in
         if [ \$n = testgpu ]; then ${4:+taskset -c $4} bash $0 testgpu $3; else FOREGROUND=1 bash $0 sweep \$n $3 ${4:-}; fi
         touch /tmp/logs/\$n.done; done" \
       > "/tmp/logs/chain_$3.out" 2>&1 < /dev/null &
-    echo $! > "/tmp/logs/chain_$3.pid"  # setsid: the chain leads its own process group
+    echo $! > "/tmp/logs/chain_$3.pid" && echo "$2" > "/tmp/logs/chain_$3.names"  # setsid: it leads its process group
     echo "sweeps $2 started, one after the other, on GPUs $3" ;;
   stop)
-    kill -- -"$(cat "/tmp/logs/chain_$2.pid")" && sleep 5 && echo "chain on GPUs $2 stopped"
+    kill -- -"$(cat "/tmp/logs/chain_$2.pid")"
+    # each cell's worker leads its own process group (its compile workers with it): end those too
+    for n in $(tr , ' ' < "/tmp/logs/chain_$2.names"); do
+      for pid in $(pgrep -f "benchmark.worker /tmp/multirun/$n/"); do kill -KILL -- -"$pid"; done
+    done
+    sleep 3 && echo "chain on GPUs $2 stopped"
     pgrep -fa "python3 -m benchmark" | cut -c1-80 | head -3 ;;
   wait)  # NAME [SECONDS]: until sweep NAME of a chain has ended (its marker: pgrep -f would also
          # find the waiting command's own line), at most SECONDS (default 540); then status
