@@ -71,3 +71,25 @@ def test_the_sweep_skips_a_backends_later_cells_without_a_worker_once_one_was_re
     for later in ended[1:]:
         assert later["message"].startswith("the loader dies on this machine (an earlier cell found this")
     assert (package / "builds.txt").read_text() == "build\n"  # one worker built; the others never started
+
+
+def test_resume_decides_again_a_skip_that_was_decided_before_any_work(tmp_path):
+    # a skip decided in the sweep's parent (a refusal remembered here, a package missing) is no
+    # measurement: once its reason is gone, resume=true measures the cell instead of keeping it
+    cache = tmp_path / "cache"
+    remember_refusal(compose_cell("backend=eager", f"cache_dir={cache}"), "cpu", "eager cannot run here")
+    sweep = (
+        "-m", "model=fcn", "backend=eager", "device=cpu", "batch_size=1", "eval_samples=50", f"cache_dir={cache}",
+        f"tracking_uri=sqlite:///{tmp_path}/mlflow.db", *FAST_TIMING,
+    )  # fmt: skip
+    first = run_benchmark(tmp_path, *sweep)
+    assert first.returncode == 0, first.stderr[-2000:]
+    (recorded,) = tmp_path.glob("outputs/multirun/*/*/record.json")
+    assert json.loads(recorded.read_text())["message"].startswith("eager cannot run here (an earlier cell")
+
+    refusal_file(compose_cell("backend=eager", f"cache_dir={cache}"), "cpu").unlink()  # holds no more
+    again = run_benchmark(tmp_path, *sweep, "resume=true")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "[   done]" not in again.stdout
+    latest = max(tmp_path.glob("outputs/multirun/*/*/record.json"), key=lambda path: path.stat().st_mtime)
+    assert json.loads(latest.read_text())["status"] == "ok"
