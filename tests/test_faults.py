@@ -196,7 +196,7 @@ def test_a_cuda_record_counts_as_done_only_on_the_gpu_model_it_ran_on(monkeypatc
     monkeypatch.setattr(resume, "gpu_model", lambda: "NVIDIA H100 80GB HBM3")
     assert resume.measured_elsewhere({"gpu": "NVIDIA H200", "cpu": "x"}, "cuda") == "NVIDIA H200"
     assert resume.measured_elsewhere({"gpu": "NVIDIA H100 80GB HBM3", "cpu": "y"}, "cuda") is None
-    assert resume.measured_elsewhere({}, "cuda") is None  # refused before any work: its reason stands
+    assert resume.measured_elsewhere({}, "cuda") is None  # refused before any work: decided again by run_cell
 
 
 def test_two_sweeps_share_one_sqlite_store(tmp_path):

@@ -74,8 +74,8 @@ def read_records(sweep_dir: Path) -> dict[Path, dict]:
 
 def measured_elsewhere(environment: dict, device: str) -> str | None:
     """The GPU (CUDA cells) or CPU model an earlier record ran on, when this machine's differs;
-    None when it ran on this kind of machine, or recorded none (a cell refused before any work:
-    its reason stands)."""
+    None when it ran on this kind of machine, or recorded none (a cell refused before any work,
+    which run_cell decides again anyway)."""
     key, here = ("gpu", gpu_model()) if device == "cuda" else ("cpu", cpu_model())
     then = environment.get(key)
     return then if then and here and then != here else None
