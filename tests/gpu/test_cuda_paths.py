@@ -157,6 +157,7 @@ def test_aoti_on_cuda_runs_or_says_its_loader_crashes(tmp_path):
     # into a skip with the reason, before the build. Where the loader works, the package runs.
     from benchmark.backends import UnsupportedCell
     from benchmark.backends.aoti import AotInductorBackend
+    from benchmark.sweep.refusals import UNSUPPORTED_ON_THIS_MACHINE
 
     model = mlp(width=64)
     ctx = context(model, "fp32", tmp_path)
@@ -165,6 +166,8 @@ def test_aoti_on_cuda_runs_or_says_its_loader_crashes(tmp_path):
         artifact = AotInductorBackend().build(ctx)
     except UnsupportedCell as refusal:
         assert "died with SIG" in str(refusal) and not (tmp_path / "model.pt2").exists()
+        # by this name the sweep skips the machine's other aoti cells without a worker each
+        assert type(refusal).__name__ == UNSUPPORTED_ON_THIS_MACHINE
         pytest.skip(str(refusal))
     with torch.inference_mode():
         out = artifact.run(*ctx.example)
