@@ -30,6 +30,7 @@ SEED_MODELS = {
     "FCN": "fcn", "CNN": "cnn", "LSTM": "lstm",
 }  # fmt: skip
 STUDY_TABLES = ("Inference time [ms/sample]", "Peak VRAM [MB]", "F1 score")
+SHORT_CELL = 40  # characters: a longer reason becomes a numbered note under the model's tables
 INT8_PRECISIONS = ("int8",)
 
 
@@ -225,10 +226,26 @@ def study_markdown(records: Path) -> str:
     ]
     for section in model_sections(runs, with_figures=False):
         parts += [f"## {section.model}", ""]
+        reasons: dict[str, int] = {}  # one numbered note a model, however many cells give it
         for title, grid in section.tables:
             if title in STUDY_TABLES:
-                parts += [f"### {title}", "", grid.to_markdown(), ""]
+                parts += [f"### {title}", "", with_notes(grid, reasons).to_markdown(), ""]
+        if reasons:
+            parts += ["Reasons:", "", *(f"{number}. {reason}" for reason, number in reasons.items()), ""]
     return "\n".join(parts)
+
+
+def with_notes(grid: pd.DataFrame, reasons: dict[str, int]) -> pd.DataFrame:
+    """A cell's long reason (`unsupported: AOTInductor cannot load ...`) as its status and the
+    number of a note under the model's tables, so a table row stays one line wide."""
+
+    def short(value: object) -> object:
+        status, colon, reason = str(value).partition(": ")
+        if not colon or len(str(value)) <= SHORT_CELL:
+            return value
+        return f"{status} ({reasons.setdefault(reason, len(reasons) + 1)})"
+
+    return grid.map(short)
 
 
 def main() -> None:

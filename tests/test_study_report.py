@@ -71,3 +71,19 @@ def test_a_conclusion_with_no_rows_to_test_it_gives_no_verdict(tmp_path):
     assert "**Not yet tested**: no model has an ONNX Runtime row at batch 64 yet." in text
     assert "**Not yet tested**: no model has both an INT8 and a float row at batch 64 yet." in text
     assert "Not supported" not in text and "for 0 of 0 models" not in text
+
+
+def test_a_long_reason_is_a_numbered_note_under_the_models_tables(tmp_path):
+    reason = "AOTInductor cannot load a cuda package on this machine: its probe died with SIGSEGV"
+    write(tmp_path, "fcn", "eager", "fp16", 0.004, 500, f1=0.97)
+    for precision in ("fp16", "bf16"):
+        write(tmp_path, "fcn", "aoti", precision, 0.0, 0, status="skipped")
+    for path in tmp_path.glob("fcnaoti*/record.json"):
+        record = CellRecord.load(path)
+        record.message, record.error_type, record.metrics = reason, "UnsupportedOnThisMachine", {}
+        record.save(path)
+
+    text = study_report.study_markdown(tmp_path)
+    fcn = text[text.index("## fcn") :]
+    assert reason not in fcn.split("Reasons:")[0]  # the tables carry the note's number only
+    assert fcn.count("unsupported (1)") >= 2 and f"1. {reason}" in fcn

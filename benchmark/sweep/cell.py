@@ -12,7 +12,6 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from benchmark.config import DEVICES, MEMORY_FORMATS
-from benchmark.sweep.refusals import remembered_refusal
 
 DICT_KEYS = ("options", "min_top1_agreement", "min_f1_ratio", "max_rel_error", "only_backends",
              "unsupported_precisions", "unsupported_models", "precisions", "requires")  # fmt: skip
@@ -545,9 +544,8 @@ def declared_unsupported_reason(cfg: DictConfig, device: str) -> str | None:
 
 
 def unsupported_reason(cfg: DictConfig, device: str) -> str | None:
-    """Why this cell cannot run here: declared in the YAML, a package this machine lacks, a
-    GPU too old for the precision, or what an earlier cell of its backend found for the whole
-    machine; None if it can."""
+    """Why this cell cannot run here: declared in the YAML, a package this machine lacks, or a
+    GPU too old for the precision; None if it can."""
     declared = declared_unsupported_reason(cfg, device)
     if declared:
         return declared
@@ -560,4 +558,4 @@ def unsupported_reason(cfg: DictConfig, device: str) -> str | None:
     needed, capability = cfg.precision.min_compute_capability, gpu_capability() if device == "cuda" else None
     if needed and capability is not None and capability < needed:
         return f"{precision} needs a GPU of compute capability {needed} or newer; this one is {capability}"
-    return remembered_refusal(cfg, device)
+    return None

@@ -20,7 +20,7 @@ from benchmark.results.records import CellRecord, cell_id_of, kept_latencies
 from benchmark.sweep.cell import BadInput, check_input, resolve_device, unsupported_reason
 from benchmark.sweep.placement import Placement, host_share, placement_for
 from benchmark.sweep.progress import LiveStatus
-from benchmark.sweep.refusals import UNSUPPORTED_ON_THIS_MACHINE, remember_refusal
+from benchmark.sweep.refusals import UNSUPPORTED_ON_THIS_MACHINE, remember_refusal, remembered_refusal
 from benchmark.sweep.resume import measured_elsewhere
 
 
@@ -55,6 +55,8 @@ def run_cell(
     except BadInput as exc:
         record.status, record.message, record.error_type = "skipped", f"bad input: {exc}", "BadInput"
         reason = None
+    if not reason and record.status == "ok" and (remembered := remembered_refusal(cfg, record.device)):
+        reason, record.error_type = remembered, UNSUPPORTED_ON_THIS_MACHINE  # found at run time, not declared
     if reason:
         record.status, record.message = "skipped", reason
     resolved = OmegaConf.to_container(cfg, resolve=True)
