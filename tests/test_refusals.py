@@ -87,6 +87,9 @@ def test_resume_decides_again_a_skip_that_was_decided_before_any_work(tmp_path):
     (recorded,) = tmp_path.glob("outputs/multirun/*/*/record.json")
     assert json.loads(recorded.read_text())["message"].startswith("eager cannot run here (an earlier cell")
 
+    kept = run_benchmark(tmp_path, *sweep, "resume=true")  # the same reason: the record stands
+    assert kept.returncode == 0 and "[   done]" in kept.stdout, kept.stderr[-2000:]
+
     refusal_file(compose_cell("backend=eager", f"cache_dir={cache}"), "cpu").unlink()  # holds no more
     again = run_benchmark(tmp_path, *sweep, "resume=true")
     assert again.returncode == 0, again.stderr[-2000:]

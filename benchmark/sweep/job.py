@@ -69,10 +69,14 @@ def run_cell(
     record.cell_id = cell_id_of(resolved, record.code_digest)
     if done and record.cell_id in done:
         earlier = CellRecord.load(done[record.cell_id])
-        # a skip decided before any work (no environment) is decided again above, at no cost: a
+        # a skip decided before any work (no environment) was decided again above, at no cost: a
         # package installed since, or a remembered refusal that no longer holds, must not stand
-        decided_before_work = earlier.status == "skipped" and not earlier.environment
-        if not decided_before_work and not measured_elsewhere(earlier.environment, record.device):
+        skipped_before_work = earlier.status == "skipped" and not earlier.environment
+        decided_otherwise = skipped_before_work and (record.status, record.message) != (
+            "skipped",
+            earlier.message,
+        )
+        if not decided_otherwise and not measured_elsewhere(earlier.environment, record.device):
             return earlier
     if record.status == "ok":
         asked = time.perf_counter()
