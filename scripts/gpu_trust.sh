@@ -33,6 +33,9 @@
 #                                                   in DIR) -> /tmp/multirun/<sweep>_earlier, so that
 #                                                   `sweep` resumes from them (a machine is held 30 min)
 #        bash scripts/gpu_trust.sh status           cells done per sweep, the last lines
+#        bash scripts/gpu_trust.sh keep SECONDS     a keep-alive call: wait, `status`, then the records and logs so far
+#                                                   -> $OUT (a machine idle 30 s is given back with all it measured:
+#                                                   so a lost machine loses one call's cells at most)
 #        bash scripts/gpu_trust.sh collect          records, logs and the report -> $OUT
 set -uo pipefail
 export PYTHONPATH=/tmp/site:/tmp/ortsite:$PWD PYTHONUNBUFFERED=1
@@ -40,6 +43,11 @@ mkdir -p /tmp/logs /tmp/multirun
 models=(model=resnet,mobilenet,bert model.pretrained=false dataset=synthetic eval_samples=128 model.max_length=256)
 common=(device=cuda hydra/launcher=gpus cache_dir=/tmp/bench_cache tracking_uri=sqlite:////tmp/trust.db
         experiment=trust)
+pack_records() {  # every record and log so far -> $OUT
+  (cd /tmp/multirun && tar czf "$OUT/records.tgz" $(find . -name record.json -o -name multirun.yaml))
+  (cd /tmp/logs && tar czf "$OUT/logs.tgz" .)
+  if [ -f /tmp/logs/test-gpu.log ]; then cp /tmp/logs/test-gpu.log "$OUT/"; fi
+}
 done_cells() { grep -chE '^\[ *(ok|invalid|skipped|error|oom|crashed|timeout)\]' "$1" 2>/dev/null; }
 
 one_cells() {  # GPU OUTFILE CELL...: each cell (fp16, bs64) by the harness, then by bare_loop.py, one at a time
@@ -169,9 +177,10 @@ case ${1:-} in
     for f in /tmp/logs/*.txt; do [ -f "$f" ] && echo "== $(basename "$f"): $(done_cells "$f") cells"; done
     for f in /tmp/logs/*.txt; do [ -f "$f" ] && grep -E '^\[ *(invalid|error|oom|crashed|timeout)\]' "$f" | cut -c1-230; done
     pgrep -fa "python3 -m benchmark -m" | cut -c1-80 | head -3 ;;
+  keep)
+    sleep "${2:?keep SECONDS}"; bash "$0" status; pack_records ;;
   collect)
-    (cd /tmp/multirun && tar czf "$OUT/records.tgz" $(find . -name record.json -o -name multirun.yaml))
-    (cd /tmp/logs && tar czf "$OUT/logs.tgz" .)
+    pack_records
     python3 -m benchmark.results.report --records $(ls -d /tmp/multirun/{all,torch,ort,speed,autotune,ab_,study}* 2>/dev/null) --out /tmp/report/report.md > /dev/null 2>&1
     (cd /tmp/report && tar czf "$OUT/report.tgz" .)
     nvidia-smi --query-gpu=index,name,driver_version,clocks.sm,clocks.mem --format=csv > "$OUT/gpus.csv"
