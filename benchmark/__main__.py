@@ -148,11 +148,14 @@ def preflight() -> None:
 
 
 if __name__ == "__main__":
+    from benchmark.sweep.interrupt import install_interrupt_note, raise_if_interrupted
     from benchmark.sweep.summary import EXIT
 
     preflight()
+    install_interrupt_note()
     try:
         main()
+        raise_if_interrupted()  # a Ctrl-C that a finalizer swallowed during the last cell
     except KeyboardInterrupt:  # one line, not Hydra's traceback: the running cell's worker got it too
         print(
             "\nInterrupted: finished cells keep their records; run the same command with resume=true "

@@ -18,6 +18,7 @@ from benchmark.config import tf32_in_force
 from benchmark.measure.memory import GpuBytesOf, PhasePeakSampler, Probe, rss_bytes
 from benchmark.results.records import CellRecord, cell_id_of, kept_latencies
 from benchmark.sweep.cell import BadInput, check_input, resolve_device, unsupported_reason
+from benchmark.sweep.interrupt import install_interrupt_note, raise_if_interrupted
 from benchmark.sweep.placement import Placement, host_share, placement_for
 from benchmark.sweep.progress import LiveStatus
 from benchmark.sweep.refusals import UNSUPPORTED_ON_THIS_MACHINE, remember_refusal, remembered_refusal
@@ -38,6 +39,8 @@ def run_cell(
 ) -> CellRecord:
     """The cell's record: measured now, or the earlier one from `done` (cell id -> record.json)
     when resuming a sweep that already recorded this cell."""
+    install_interrupt_note()  # here too: a launcher's worker process runs cells without __main__
+    raise_if_interrupted()  # a Ctrl-C swallowed while the last cell was logged ends the sweep here
     started = time.perf_counter()
     record = CellRecord(
         sweep_id=sweep_id,
@@ -176,6 +179,7 @@ def wait_or_kill(
                 child.wait(timeout=0.2)
                 return None
             except subprocess.TimeoutExpired:
+                raise_if_interrupted()
                 on_poll()
             now_phase = current_phase()
             if now_phase != phase:
