@@ -21,7 +21,14 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from grid_coverage import coverage, outcome  # noqa: E402
 
-from benchmark.results.report import environment_rows, load_records, model_sections, row_labels  # noqa: E402
+from benchmark.results.report import (  # noqa: E402
+    TABLES,
+    environment_rows,
+    load_records,
+    model_sections,
+    row_labels,
+)
+from benchmark.sweep.refusals import REMEMBERED_FROM  # noqa: E402
 
 SEED_TABLE = ROOT / "docs" / "results" / "study" / "seed_best_rows.md"
 # the seed's model names -> the records' (the study grid's config names differ again: coverage)
@@ -232,7 +239,14 @@ def study_markdown(records: Path) -> str:
                 parts += [f"### {title}", "", with_notes(grid, reasons).to_markdown(), ""]
         if reasons:
             parts += ["Reasons:", "", *(f"{number}. {reason}" for reason, number in reasons.items()), ""]
+        notes = [note for note in section.notes if not about_a_table_left_out(note)]
+        parts += [*(f"- {note}" for note in notes), ""] if notes else []
     return "\n".join(parts)
+
+
+def about_a_table_left_out(note: str) -> bool:
+    """The report's note on a table STUDY.md does not show ("GPU energy [mJ/sample] ...: no value")."""
+    return any(note.startswith(table.title) for table in TABLES if table.title not in STUDY_TABLES)
 
 
 def with_notes(grid: pd.DataFrame, reasons: dict[str, int]) -> pd.DataFrame:
@@ -243,6 +257,7 @@ def with_notes(grid: pd.DataFrame, reasons: dict[str, int]) -> pd.DataFrame:
         status, colon, reason = str(value).partition(": ")
         if not colon or len(str(value)) <= SHORT_CELL:
             return value
+        reason = reason.partition(REMEMBERED_FROM)[0]  # the same reason, found by an earlier cell
         return f"{status} ({reasons.setdefault(reason, len(reasons) + 1)})"
 
     return grid.map(short)

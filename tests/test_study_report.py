@@ -87,3 +87,34 @@ def test_a_long_reason_is_a_numbered_note_under_the_models_tables(tmp_path):
     fcn = text[text.index("## fcn") :]
     assert reason not in fcn.split("Reasons:")[0]  # the tables carry the note's number only
     assert fcn.count("unsupported (1)") >= 2 and f"1. {reason}" in fcn
+
+
+def test_a_remembered_refusal_shares_its_note_and_a_row_below_its_gate_says_why(tmp_path):
+    from benchmark.sweep.refusals import REMEMBERED_FROM
+
+    reason = "AOTInductor cannot load a cuda package on this machine: its probe died with SIGSEGV"
+    write(tmp_path, "fcn", "eager", "fp16", 0.004, 500, f1=0.97)
+    write(tmp_path, "fcn", "aoti", "fp16", 0.0, 0, status="skipped")
+    write(tmp_path, "fcn", "aoti", "bf16", 0.0, 0, status="skipped")
+    write(tmp_path, "fcn", "onnxruntime", "int8", 0.002, 400, f1=0.5, status="invalid")
+    for path, message in (
+        (tmp_path / "fcnaotifp16" / "record.json", reason),
+        (
+            tmp_path / "fcnaotibf16" / "record.json",
+            f"{reason}{REMEMBERED_FROM}/cache/refusals/aoti_cuda.json)",
+        ),
+        (
+            tmp_path / "fcnonnxruntimeint8" / "record.json",
+            "failed its quality gate: top-1 agreement 0.92 < 0.95",
+        ),
+    ):
+        record = CellRecord.load(path)
+        record.message = message
+        if record.status == "skipped":
+            record.error_type, record.metrics = "UnsupportedOnThisMachine", {}
+        record.save(path)
+
+    fcn = study_report.study_markdown(tmp_path).split("## fcn")[1]
+    assert fcn.count("unsupported (1)") == 2 * 3 and "(2)" not in fcn  # two cells in three tables, one note
+    assert "✗" in fcn and "failed its quality gate" in fcn and "top-1 agreement 0.92 < 0.95" in fcn
+    assert "GPU energy" not in fcn  # the report's note on a table STUDY.md does not show

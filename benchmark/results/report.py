@@ -309,7 +309,7 @@ def quality_and_host_notes(model_runs: pd.DataFrame) -> list[str]:
             f"✗ = failed its quality gate (quality_gate in conf/config.yaml): measured, but no speed "
             f"result; never ranked, plotted or counted toward a target. {rows}."
         )
-    placement = model_runs.get("fact.placement", pd.Series(dtype=str)).fillna("")
+    placement = model_runs.get("fact.placement", pd.Series("", index=model_runs.index)).fillna("")
     alone = (placement == "") | placement.str.endswith("whole host")
     busy = model_runs.get("host_other_busy_cores", pd.Series(0.0, index=model_runs.index)).fillna(0.0)
     shared = model_runs[(~alone | (busy > BUSY_HOST_CORES)) & model_runs["status"].isin(["ok", "invalid"])]

@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from benchmark.measure.hardware import cpu_model, gpu_model
 
 UNSUPPORTED_ON_THIS_MACHINE = "UnsupportedOnThisMachine"
+REMEMBERED_FROM = " (an earlier cell found this for the machine: "  # + the answer's file + ")"
 
 
 def refusal_file(cfg: DictConfig, device: str) -> Path:
@@ -49,4 +50,4 @@ def remembered_refusal(cfg: DictConfig, device: str) -> str | None:
         return None
     if {key: answer.get(key) for key in ("processor", "torch")} != machine_key(device):
         return None
-    return f"{answer['reason']} (an earlier cell found this for the machine: {path})"
+    return f"{answer['reason']}{REMEMBERED_FROM}{path})"
