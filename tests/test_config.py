@@ -91,6 +91,26 @@ def test_the_study_presets_hold_the_seeds_eight_models_and_its_cpu_rows():
     assert cpu.hydra.launcher.n_jobs == 2 and "joblib" in cpu.hydra.launcher._target_
 
 
+def test_the_study_bounds_a_stuck_phase_without_changing_any_cells_id():
+    """A stuck cell must not eat a 30-minute GPU session, and a resume must still find the cells
+    recorded under config.yaml's longer limits."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from benchmark.config import conf_dir, register_configs
+    from benchmark.results.records import cell_id_of
+
+    register_configs()
+    cell = ["model=fcn", "backend=eager", "precision=fp32", "batch_size=1", "device=cuda"]
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        plain = compose("config", overrides=cell)
+        study = compose("config", overrides=["+sweep=study", *cell])
+    assert study.timeout_s.build == 600 < plain.timeout_s.build
+    assert all(study.timeout_s[phase] <= 300 for phase in ("load", "reference", "eval", "timing"))
+    resolved = [OmegaConf.to_container(c, resolve=True) for c in (plain, study)]
+    assert cell_id_of(resolved[0], "digest") == cell_id_of(resolved[1], "digest")
+
+
 def test_compose_cell_gives_the_runners_config_resolved():
     """The scripts that build a cell outside the runner (bare_loop, ort_probe, compile_probe)
     compose it here: overrides applied, interpolations resolved, no Hydra context left behind."""
