@@ -178,6 +178,8 @@ case ${1:-} in
     for f in /tmp/logs/*.txt; do [ -f "$f" ] && grep -E '^\[ *(invalid|error|oom|crashed|timeout)\]' "$f" | cut -c1-230; done
     pgrep -fa "python3 -m benchmark -m" | cut -c1-80 | head -3 ;;
   keep)
+    # a bare machine (the held one was given back): say so at once, not after the wait
+    [ -f /tmp/site/.installed ] || { echo "a fresh machine: nothing set up or running here; start again from setup"; exit 1; }
     sleep "${2:?keep SECONDS}"; bash "$0" status; pack_records ;;
   collect)
     pack_records
