@@ -67,19 +67,30 @@ def best_by(ok: pd.DataFrame, keys: list[str], metric: str = "latency_ms_per_sam
 
 
 def coverage_lines(records: Path) -> list[str]:
-    lines = [
-        "| model | cells | measured | declared unsupported | skipped at run time | failed | not recorded |"
-    ]
-    lines.append("|---|---|---|---|---|---|---|")
+    """Per model, what became of each cell of the CUDA grid (preset study) and of the seed's CPU
+    rows on the GPU host's cores (preset study_cpu)."""
     kinds = ("measured", "declared unsupported", "skipped at run time", "failed", "not recorded")
-    cells_by_model, found = coverage({"study": records}, "cuda")
-    missing = 0
-    for model, cells in cells_by_model.items():
-        counts = pd.Series([outcome(c, found) for c in cells]).value_counts()
-        missing += int(counts.get("not recorded", 0))
-        lines.append(f"| {model} | {len(cells)} | " + " | ".join(str(counts.get(k, 0)) for k in kinds) + " |")
-    verdict = "every cell is a number or a reason" if not missing else f"{missing} cells have no record yet"
-    return lines + ["", f"**Coverage: {verdict}.**"]
+    lines, missing = [], {}
+    for device, preset, title in (
+        ("cuda", "study", "On the GPU"),
+        ("cpu", "study_cpu", "On the GPU host's CPU cores"),
+    ):
+        lines += [f"{title} (preset `{preset}`):", "", "| model | cells | " + " | ".join(kinds) + " |"]
+        lines += ["|---" * (len(kinds) + 2) + "|"]
+        cells_by_model, found = coverage({"study": records}, device, preset)
+        missing[device] = 0
+        for model, cells in cells_by_model.items():
+            counts = pd.Series([outcome(c, found) for c in cells]).value_counts()
+            missing[device] += int(counts.get("not recorded", 0))
+            lines.append(
+                f"| {model} | {len(cells)} | " + " | ".join(str(counts.get(k, 0)) for k in kinds) + " |"
+            )
+        lines.append("")
+    if not any(missing.values()):
+        return lines + ["**Coverage: every cell is a number or a reason.**"]
+    return lines + [
+        f"**Coverage: {missing['cuda']} GPU cells and {missing['cpu']} CPU cells have no record yet.**"
+    ]
 
 
 def vram_conclusion(ok: pd.DataFrame) -> list[str]:

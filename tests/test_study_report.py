@@ -54,8 +54,9 @@ def test_study_md_answers_the_seeds_conclusions_from_the_records(tmp_path):
         "| cnn | 64 | TensorRT FP16 | 0.018 | onnxruntime cuda int8 | 0.0100 | 1.8x |" in text
     )  # beside the seed
     assert (
-        "**Coverage: " in text and "cells have no record yet" in text
+        "**Coverage: " in text and "CPU cells have no record yet" in text
     )  # two models of eight, one batch size
+    assert "On the GPU host's CPU cores (preset `study_cpu`):" in text  # the seed's CPU rows are cells too
 
 
 def test_the_seed_table_is_read_whole():
