@@ -92,3 +92,23 @@ def test_the_rest_is_costed_from_the_records_wall_times(tmp_path):
     )
     assert cells > 2 and minutes == round(cells * 90 / 60)  # every eager cell at the median, 90 s
     assert "its model and backend" in cost and "every record" in cost  # the other backends: 90 s too
+
+
+def test_a_results_folder_is_read_through_its_records_archive(tmp_path):
+    """`grid_coverage.py study=docs/results/study`, as issue 17's Done-when says it: that folder
+    holds its records as records.tgz (and a logs.tgz without any), not as record.json files."""
+    from benchmark.results.records import stored_records
+
+    cells = tmp_path / "cells"
+    write_record(cells, "cnn", "eager", "fp32", 1, "ok")
+    write_record(cells, "lstm", "eager", "fp32", 64, "ok")
+    results = tmp_path / "results"
+    results.mkdir()
+    with tarfile.open(results / "records.tgz", "w:gz") as archive:
+        archive.add(cells, arcname=".")
+    (tmp_path / "log.txt").write_text("a sweep's console")
+    with tarfile.open(results / "logs.tgz", "w:gz") as archive:
+        archive.add(tmp_path / "log.txt", arcname="log.txt")
+
+    found = sorted((r.model, r.batch_size) for r, _ in stored_records([results]))
+    assert found == [("cnn", 1), ("lstm", 64)]

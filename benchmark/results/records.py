@@ -64,13 +64,15 @@ class CellRecord:
 
 def stored_records(roots: list[Path]) -> Iterator[tuple[CellRecord, float]]:
     """Every record.json under each folder, or inside each .tgz archive of one (as results are
-    committed), with its modification time (the later of two records of one cell wins)."""
+    committed), with its modification time (the later of two records of one cell wins). A
+    folder's own .tgz archives count too: docs/results/study/ is its records.tgz."""
     import tarfile
 
     for root in map(Path, roots):
         if root.is_dir():
             for path in sorted(root.rglob("record.json")):
                 yield CellRecord.load(path), path.stat().st_mtime
+            yield from stored_records(sorted(root.glob("*.tgz")))
             continue
         with tarfile.open(root) as archive:
             for member in sorted(archive.getmembers(), key=lambda m: m.name):
