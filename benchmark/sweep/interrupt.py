@@ -25,10 +25,6 @@ def install_interrupt_note() -> None:
         signal.signal(signal.SIGINT, _note_and_raise)
 
 
-def was_interrupted() -> bool:
-    return _interrupted.is_set()
-
-
 def raise_if_interrupted() -> None:
     """Raise the KeyboardInterrupt a finalizer swallowed."""
     if _interrupted.is_set():
