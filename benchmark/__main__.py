@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -157,6 +158,8 @@ if __name__ == "__main__":
         main()
         raise_if_interrupted()  # a Ctrl-C that a finalizer swallowed during the last cell
     except KeyboardInterrupt:  # one line, not Hydra's traceback: the running cell's worker got it too
+        # stopping already: a second Ctrl-C must not turn this exit into a traceback or a signal death
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         print(
             "\nInterrupted: finished cells keep their records; run the same command with resume=true "
             "to measure the rest",
