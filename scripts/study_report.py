@@ -122,37 +122,46 @@ def vram_conclusion(ok: pd.DataFrame) -> list[str]:
     ]
 
 
-def int8_conclusion(ok: pd.DataFrame) -> list[str]:
+def int8_conclusion(runs: pd.DataFrame, device: str) -> list[str]:
     """'INT8 gives the greatest acceleration but lowers accuracy, the more the smaller the
-    network': today's INT8 rows (TensorRT cannot be had here) against the best float row."""
+    network': on one device, today's INT8 rows (TensorRT cannot be had here) against the best
+    float row at batch 64, and how many INT8 rows of each model failed their quality gate."""
     lines = [
-        "| model | parameters (M) | best INT8 row, bs64 | ms/sample | best float row | ms/sample | INT8 fastest? | F1 INT8 / FP32 |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | parameters (M) | best INT8 row, bs64 | ms/sample | best float row | ms/sample | INT8 fastest? "
+        "| top-1 agreement with FP32 | F1 INT8 / FP32 | INT8 rows below their gate |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    on_device = runs[runs["device"] == device].copy()
+    on_device["row"] = row_labels(on_device)
     fastest = 0
-    for model, runs in ok[ok["batch_size"] == 64].groupby("model"):
-        int8, floats = (
-            runs[runs["precision"].isin(INT8_PRECISIONS)],
-            runs[~runs["precision"].isin(INT8_PRECISIONS)],
-        )
+    for model, rows in on_device.groupby("model"):
+        is_int8 = rows["precision"].isin(INT8_PRECISIONS)
+        measured_at_64 = (rows["status"] == "ok") & (rows["batch_size"] == 64)
+        int8, floats = rows[measured_at_64 & is_int8], rows[measured_at_64 & ~is_int8]
         if int8.empty or floats.empty:
             continue
-        q, f = (
-            int8.loc[int8["latency_ms_per_sample"].idxmin()],
-            floats.loc[floats["latency_ms_per_sample"].idxmin()],
-        )
+        q = int8.loc[int8["latency_ms_per_sample"].idxmin()]
+        f = floats.loc[floats["latency_ms_per_sample"].idxmin()]
         fastest += bool(q["latency_ms_per_sample"] < f["latency_ms_per_sample"])
-        f1 = q.get("f1_macro") / q.get("f1_macro_fp32") if pd.notna(q.get("f1_macro_fp32")) else float("nan")
+        judged = rows[is_int8 & rows["status"].isin(("ok", "invalid"))]
         params = pd.to_numeric(pd.Series([q.get("fact.parameters_m")]), errors="coerce").iloc[0]
         lines.append(
             f"| {model} | {'n/a' if pd.isna(params) else f'{params:.1f}'} | {q['row']} | {q['latency_ms_per_sample']:.4f} | {f['row']} | "
             f"{f['latency_ms_per_sample']:.4f} | {'yes' if q['latency_ms_per_sample'] < f['latency_ms_per_sample'] else 'no'} | "
-            f"{'n/a (random weights)' if pd.isna(f1) else f'{f1:.3f}'} |"
+            f"{figure(q.get('top1_agreement'))} | {figure(q.get('f1_macro'), q.get('f1_macro_fp32'), 'n/a (random weights)')} | "
+            f"{int((judged['status'] == 'invalid').sum())} of {len(judged)} |"
         )
     n = len(lines) - 2
     if not n:
         return ["**Not yet tested**: no model has both an INT8 and a float row at batch 64 yet.", "", *lines]
     return [f"INT8 is the fastest row at batch 64 for {fastest} of {n} models.", "", *lines]
+
+
+def figure(value: object, over: object = 1.0, missing: str = "n/a") -> str:
+    """value / over to three places, or `missing` where the record has no such metric."""
+    if value is None or over is None or pd.isna(value) or pd.isna(over):
+        return missing
+    return f"{value / over:.3f}"
 
 
 def new_findings(ok: pd.DataFrame) -> list[str]:
@@ -229,9 +238,18 @@ def study_markdown(records: Path) -> str:
         '### "TensorRT INT8 gives the greatest acceleration but lowers accuracy, the more the smaller the network"',
         "",
         "TensorRT cannot be had on the GPU machine (its cells are skipped with that reason), so today's INT8 "
-        "rows stand in: ONNX Runtime static QDQ, torchao and eager.",
+        "rows stand in. On the GPU they are torchao's (int8 weights and activations; ONNX Runtime's CUDA "
+        "provider and eager PyTorch have no INT8 rows there). On the GPU host's CPU cores they are ONNX "
+        "Runtime's (static QDQ for the convolutional models, dynamic for the others) and PyTorch's dynamic "
+        "int8 (eager, torchscript).",
         "",
-        *int8_conclusion(ok),
+        "On the GPU:",
+        "",
+        *int8_conclusion(runs, "cuda"),
+        "",
+        "On the GPU host's CPU cores:",
+        "",
+        *int8_conclusion(runs, "cpu"),
         "",
         "## What the seed could not measure (time ratios, below 1 = faster)",
         "",

@@ -13,13 +13,22 @@ sys.path.insert(0, str(ROOT / "scripts"))
 study_report = pytest.importorskip("study_report")
 
 
-def write(folder, model, backend, precision, ms, vram, f1=None, status="ok"):
+def write(folder, model, backend, precision, ms, vram, f1=None, status="ok", device="cuda", top1=None):
     record = CellRecord(
-        "s", model, backend, precision, 64, "cuda", status=status, cell_id=f"{model}{backend}{precision}"
+        "s",
+        model,
+        backend,
+        precision,
+        64,
+        device,
+        status=status,
+        cell_id=f"{model}{backend}{precision}" + ("" if device == "cuda" else device),
     )
     record.metrics = {"latency_ms_per_sample": ms, "latency_p50_ms": ms * 64, "peak_vram_mb": vram}
     if f1 is not None:
         record.metrics |= {"f1_macro": f1, "f1_macro_fp32": 0.98}
+    if top1 is not None:
+        record.metrics |= {"top1_agreement": top1}
     record.environment = {"gpu": "NVIDIA H200"}
     path = folder / record.cell_id / "record.json"
     path.parent.mkdir(parents=True)
@@ -47,16 +56,51 @@ def test_study_md_answers_the_seeds_conclusions_from_the_records(tmp_path):
         "INT8 is the fastest row at batch 64 for 1 of 1 models." in text
     )  # fcn's invalid INT8 row is no row
     assert (
-        "| cnn | n/a | onnxruntime cuda int8 | 0.0100 | onnxruntime cuda fp32 | 0.0200 | yes | 0.969 |"
+        "| cnn | n/a | onnxruntime cuda int8 | 0.0100 | onnxruntime cuda fp32 | 0.0200 | yes | n/a | 0.969 | 0 of 1 |"
         in text
     )
     assert (
         "| cnn | 64 | TensorRT FP16 | 0.018 | onnxruntime cuda int8 | 0.0100 | 1.8x |" in text
     )  # beside the seed
+    assert text.count("INT8 is the fastest row at batch 64") == 1  # no CPU rows: no verdict there
     assert (
         "**Coverage: " in text and "CPU cells have no record yet" in text
     )  # two models of eight, one batch size
     assert "On the GPU host's CPU cores (preset `study_cpu`):" in text  # the seed's CPU rows are cells too
+
+
+def test_the_int8_conclusion_is_drawn_apart_for_the_cpu_rows_and_counts_rows_below_their_gate(tmp_path):
+    write(tmp_path, "bert", "onnxruntime", "fp32", 35.0, 0, device="cpu", top1=1.0)
+    write(tmp_path, "bert", "onnxruntime", "int8", 21.0, 0, device="cpu", top1=0.99)  # faster, and faithful
+    write(tmp_path, "mobilenet_v3_large", "onnxruntime", "fp32", 1.0, 0, device="cpu", top1=1.0)
+    write(tmp_path, "mobilenet_v3_large", "eager", "int8", 9.7, 0, device="cpu", top1=1.0)
+    write(
+        tmp_path,
+        "mobilenet_v3_large",
+        "onnxruntime",
+        "int8",
+        7.6,
+        0,
+        device="cpu",
+        top1=0.92,
+        status="invalid",
+    )
+    write(tmp_path, "fcn", "eager", "fp16", 0.004, 500, f1=0.97)  # a GPU row, no GPU INT8 row
+
+    text = study_report.study_markdown(tmp_path)
+    on_cpu = text.split("On the GPU host's CPU cores:")[1].split("## ")[0]
+    assert "INT8 is the fastest row at batch 64 for 1 of 2 models." in on_cpu
+    assert (
+        "| bert | n/a | onnxruntime cpu int8 | 21.0000 | onnxruntime cpu fp32 | 35.0000 | yes | 0.990 | n/a (random weights) | 0 of 1 |"
+        in on_cpu
+    )
+    # the invalid ORT row is no result, but it is counted below its gate
+    assert (
+        "| mobilenet_v3_large | n/a | eager cpu int8 | 9.7000 | onnxruntime cpu fp32 | 1.0000 | no | 1.000 | n/a (random weights) | 1 of 2 |"
+        in on_cpu
+    )
+    on_gpu = text.split("On the GPU:")[1].split("On the GPU host's CPU cores:")[0]
+    assert "**Not yet tested**: no model has both an INT8 and a float row at batch 64 yet." in on_gpu
 
 
 def test_the_seed_table_is_read_whole():
