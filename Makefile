@@ -49,7 +49,7 @@ sweep-cpu: $(STAMP)  ## the custom models x every backend x fp32/int8 x batch 1,
 report: $(STAMP)  ## tables of the latest sweep -> outputs/report.md (ARGS="--all" or "--sweep ID")
 	$(PY) -m benchmark.results.report $(ARGS)
 
-study-report: $(STAMP)  ## docs/results/study/STUDY.md from the study's committed records (docs/results/study/records.tgz)
+study-report: $(STAMP)  ## docs/results/study/STUDY.md (+ .html, figures/, report.csv.gz) from the study's records.tgz
 	$(PY) scripts/study_report.py docs/results/study/records.tgz
 
 ui: $(STAMP)  ## MLflow UI on the local store (mlflow.db)

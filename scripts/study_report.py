@@ -1,7 +1,8 @@
 """docs/results/study/STUDY.md from the study's records: coverage (every cell a number or a
 reason), the seed's two conclusions re-tested with figures, what the seed could not measure
 (CUDA graphs, torch.compile, bf16, FP8, energy), the seed's best rows beside ours, and per model
-the seed's three tables (ms/sample, peak VRAM, F1) over every row and batch size.
+the seed's three tables (ms/sample, peak VRAM, F1) over every row and batch size, with the
+report's figures. Beside it: STUDY.html (the same page), figures/ and report.csv.gz (every cell).
 
     python scripts/study_report.py docs/results/study/records.tgz [--out docs/results/study/STUDY.md]
 """
@@ -24,6 +25,8 @@ from grid_coverage import coverage, outcome  # noqa: E402
 from benchmark.results.report import (  # noqa: E402
     TABLES,
     environment_rows,
+    figure_links,
+    html_page,
     load_records,
     model_sections,
     row_labels,
@@ -208,7 +211,8 @@ def seed_side_by_side(ok: pd.DataFrame, seed: pd.DataFrame) -> list[str]:
     return lines
 
 
-def study_markdown(records: Path) -> str:
+def study_markdown(records: Path, figures_dir: Path | None = None) -> str:
+    """STUDY.md's text; with `figures_dir`, each model's figures are written there and linked."""
     runs = load_records([records])
     ok = measured_cuda(runs)
     gpu = ", ".join(sorted(runs.get("env.gpu", pd.Series(dtype=str)).dropna().unique())) or "no GPU record"
@@ -260,7 +264,7 @@ def study_markdown(records: Path) -> str:
         *seed_side_by_side(ok, seed_best_rows()),
         "",
     ]
-    for section in model_sections(runs, with_figures=False):
+    for section in model_sections(runs, with_figures=figures_dir is not None):
         parts += [f"## {section.model}", ""]
         reasons: dict[str, int] = {}  # one numbered note a model, however many cells give it
         for title, grid in section.tables:
@@ -270,7 +274,28 @@ def study_markdown(records: Path) -> str:
             parts += ["Reasons:", "", *(f"{number}. {reason}" for reason, number in reasons.items()), ""]
         notes = [note for note in section.notes if not about_a_table_left_out(note)]
         parts += [*(f"- {note}" for note in notes), ""] if notes else []
+        parts += figure_links(section, figures_dir) if figures_dir is not None else []
     return "\n".join(parts)
+
+
+def write_study(records: Path, out: Path) -> list[Path]:
+    """STUDY.md at `out`, and beside it: its figures (figures/), the same page as HTML, and
+    every cell as CSV (gzip: the checkout travels with every GPU call)."""
+    import markdown
+
+    figures_dir = out.parent / "figures"
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    for stale in figures_dir.glob("*.png"):  # a model or figure that is gone leaves no file behind
+        stale.unlink()
+    text = study_markdown(records, figures_dir)
+    out.write_text(text)
+    page = out.with_suffix(".html")
+    page.write_text(
+        html_page(text.splitlines()[0].lstrip("# "), markdown.markdown(text, extensions=["tables"]))
+    )
+    table = out.parent / "report.csv.gz"
+    load_records([records]).to_csv(table, index=False, compression={"method": "gzip", "mtime": 0})
+    return [out, figures_dir, page, table]
 
 
 def about_a_table_left_out(note: str) -> bool:
@@ -299,8 +324,7 @@ def main() -> None:
     parser.add_argument("records", type=Path, help="the study's records: a folder or its .tgz")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "study" / "STUDY.md")
     args = parser.parse_args()
-    args.out.write_text(study_markdown(args.records))
-    print(f"written: {args.out}")
+    print("written: " + ", ".join(map(str, write_study(args.records, args.out))))
 
 
 if __name__ == "__main__":

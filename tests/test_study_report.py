@@ -103,6 +103,28 @@ def test_the_int8_conclusion_is_drawn_apart_for_the_cpu_rows_and_counts_rows_bel
     assert "**Not yet tested**: no model has both an INT8 and a float row at batch 64 yet." in on_gpu
 
 
+def test_write_study_puts_figures_html_and_every_cell_as_csv_beside_study_md(tmp_path):
+    import pandas as pd
+
+    records, out = tmp_path / "records", tmp_path / "study" / "STUDY.md"
+    write(records, "fcn", "eager", "fp32", 0.004, 500, f1=0.98)
+    write(records, "fcn", "compile", "fp16", 0.002, 450, f1=0.98)
+    out.parent.mkdir()
+    (out.parent / "figures").mkdir()
+    (out.parent / "figures" / "gone-0.png").write_bytes(b"")  # a model no longer in the records
+
+    written = study_report.write_study(records, out)
+    figures = sorted(p.name for p in (out.parent / "figures").iterdir())
+    assert written[0] == out and figures and all(name.startswith("fcn-") for name in figures)
+    text = out.read_text()
+    assert all(f"](figures/{name})" in text for name in figures)  # each figure linked under its model
+    page = out.with_suffix(".html").read_text()
+    assert "<title>The study on NVIDIA H200</title>" in page and "<table>" in page
+    assert all(f'src="figures/{name}"' in page for name in figures)
+    cells = pd.read_csv(out.parent / "report.csv.gz")
+    assert len(cells) == 2 and set(cells["backend"]) == {"eager", "compile"}
+
+
 def test_the_seed_table_is_read_whole():
     seed = study_report.seed_best_rows()
     assert len(seed) == 7 * 4  # seven models (the seed has no T5 table) x four batch sizes

@@ -136,6 +136,10 @@ def test_report_writes_markdown_html_and_csv_with_findings_and_figures(sweep, tm
     # per model: latency, speed-up over eager FP32, Pareto; linked from the markdown
     assert figures == [f"{m}-{i}.png" for m in ("fcn", "lstm") for i in range(3)]
     assert all(f"report_files/{name}" in markdown for name in figures)
+    from PIL import Image
+
+    with Image.open(tmp_path / "report_files" / "fcn-0.png") as figure:  # a palette PNG: small to commit
+        assert figure.mode == "P" and len(figure.getcolors()) <= 128
     assert markdown.count("### Findings") == 2 and "Fastest at batch 4:" in markdown
     assert re.search(r"\| torch threads\s+\| \d+", markdown) and re.search(r"\| data\s+\| digits", markdown)
     html = (tmp_path / "report.html").read_text()

@@ -429,10 +429,7 @@ def render_markdown(runs: pd.DataFrame, figures_dir: Path | None = None) -> str:
             lines += ["### Findings", "", *[f"- {f}" for f in section.findings], ""]
         for title, grid in section.tables:
             lines += [f"### {title}", "", tabulate(grid, headers="keys", tablefmt="github"), ""]
-        for index, (title, image) in enumerate(section.figures.items()):
-            name = f"{section.model}-{index}.png"
-            (figures_dir / name).write_bytes(image)
-            lines += [f"![{title}]({figures_dir.name}/{name})", ""]
+        lines += figure_links(section, figures_dir) if figures_dir is not None else []
     return "\n".join(lines)
 
 
@@ -463,11 +460,30 @@ def render_html(runs: pd.DataFrame) -> str:
             data = base64.b64encode(image).decode()
             parts.append(f"<figure><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>"
                          f"<figcaption>{html.escape(title)}</figcaption></figure>")  # fmt: skip
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}table.grid{border-collapse:collapse;"
-             "font-size:13px}table.grid td,table.grid th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+    return html_page("Benchmark report", "\n".join(parts))
+
+
+def html_page(title: str, body: str) -> str:
+    """A page around a report's HTML body, with the tables' style."""
+    import html
+
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse;"
+             "font-size:13px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
              "img{max-width:100%}")  # fmt: skip
-    body = "\n".join(parts)
-    return f"<!doctype html><html><head><meta charset='utf-8'><title>Benchmark report</title><style>{style}</style></head><body>{body}</body></html>"
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body>{body}</body></html>"
+    )
+
+
+def figure_links(section: ModelSection, figures_dir: Path) -> list[str]:
+    """Writes a section's figures into `figures_dir` as PNG; markdown lines linking them."""
+    lines = []
+    for index, (title, image) in enumerate(section.figures.items()):
+        name = f"{section.model}-{index}.png"
+        (figures_dir / name).write_bytes(image)
+        lines += [f"![{title}]({figures_dir.name}/{name})", ""]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:
