@@ -151,7 +151,7 @@ def int8_conclusion(runs: pd.DataFrame, device: str) -> list[str]:
         lines.append(
             f"| {model} | {'n/a' if pd.isna(params) else f'{params:.1f}'} | {q['row']} | {q['latency_ms_per_sample']:.4f} | {f['row']} | "
             f"{f['latency_ms_per_sample']:.4f} | {'yes' if q['latency_ms_per_sample'] < f['latency_ms_per_sample'] else 'no'} | "
-            f"{figure(q.get('top1_agreement'))} | {figure(q.get('f1_macro'), q.get('f1_macro_fp32'), 'n/a (random weights)')} | "
+            f"{fraction(q.get('top1_agreement'))} | {fraction(q.get('f1_macro'), q.get('f1_macro_fp32'), 'n/a (random weights)')} | "
             f"{int((judged['status'] == 'invalid').sum())} of {len(judged)} |"
         )
     n = len(lines) - 2
@@ -160,7 +160,7 @@ def int8_conclusion(runs: pd.DataFrame, device: str) -> list[str]:
     return [f"INT8 is the fastest row at batch 64 for {fastest} of {n} models.", "", *lines]
 
 
-def figure(value: object, over: object = 1.0, missing: str = "n/a") -> str:
+def fraction(value: object, over: object = 1.0, missing: str = "n/a") -> str:
     """value / over to three places, or `missing` where the record has no such metric."""
     if value is None or over is None or pd.isna(value) or pd.isna(over):
         return missing
