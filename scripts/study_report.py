@@ -197,6 +197,34 @@ def new_findings(ok: pd.DataFrame) -> list[str]:
     return lines
 
 
+def what_differs_from_the_seed(runs: pd.DataFrame) -> list[str]:
+    """Under the side-by-side table: what the two columns do not share, from our records and
+    the seed's README (seed_best_rows.md)."""
+
+    def values(column: str, rows: pd.DataFrame = runs) -> str:
+        found = sorted(
+            {str(v) for v in rows.get(column, pd.Series(dtype=str)).dropna() if str(v) not in ("", "nan")}
+        )
+        return ", ".join(found) or "n/a"
+
+    text_rows = runs[runs["model"].isin(("bert", "gptneo", "t5"))]
+    random_zoo = sorted(runs.loc[runs.get("weights", pd.Series(dtype=str)) == "random", "model"].unique())
+    return [
+        "What differs:",
+        "",
+        f"- Card and software: the seed ran on a GeForce RTX 3080 Ti with PyTorch 1.13.1 and CUDA 11.6; "
+        f"ours on {values('env.gpu')} with torch {values('env.version_torch')} and CUDA {values('env.cuda')}.",
+        "- Weights: the seed's models were trained. Ours are trained for FCN, CNN and LSTM (the bundled "
+        f"digits), random for {', '.join(random_zoo) or 'none'}: no weights reach the GPU machine. The "
+        "weights decide the outputs, not the work a timed call does (its shapes are fixed).",
+        f"- Sequence length: our text models run {values('params.model.max_length', text_rows)} tokens a "
+        "sample (GPT-Neo: one forward pass over them); the seed's BERT length is not stated.",
+        '- Precision: the seed\'s "CUDA FP16" was bf16 autocast, and its TensorRT INT8 rows have no '
+        "counterpart here (TensorRT cannot be had on the GPU machine); our fp16 and bf16 rows run the "
+        "model in that dtype, as each row's record proves.",
+    ]
+
+
 def seed_side_by_side(ok: pd.DataFrame, seed: pd.DataFrame) -> list[str]:
     ours = best_by(ok, ["model", "batch_size"])
     lines = ["| model | batch | seed's best (RTX 3080 Ti) | ms/sample | ours | ms/sample | seed / ours |"]
@@ -262,6 +290,8 @@ def study_markdown(records: Path, figures_dir: Path | None = None) -> str:
         "## Beside the seed's best rows",
         "",
         *seed_side_by_side(ok, seed_best_rows()),
+        "",
+        *what_differs_from_the_seed(runs),
         "",
     ]
     for section in model_sections(runs, with_figures=figures_dir is not None):

@@ -30,6 +30,7 @@ def write(folder, model, backend, precision, ms, vram, f1=None, status="ok", dev
     if top1 is not None:
         record.metrics |= {"top1_agreement": top1}
     record.environment = {"gpu": "NVIDIA H200"}
+    record.facts = {"weights": "trained" if model in ("fcn", "cnn", "lstm") else "random"}
     path = folder / record.cell_id / "record.json"
     path.parent.mkdir(parents=True)
     record.save(path)
@@ -63,6 +64,11 @@ def test_study_md_answers_the_seeds_conclusions_from_the_records(tmp_path):
         "| cnn | 64 | TensorRT FP16 | 0.018 | onnxruntime cuda int8 | 0.0100 | 1.8x |" in text
     )  # beside the seed
     assert text.count("INT8 is the fastest row at batch 64") == 1  # no CPU rows: no verdict there
+    differs = text.split("What differs:")[1].split("## ")[0]  # under the side-by-side table
+    assert "ours on NVIDIA H200" in differs and "random for none" in differs  # cnn and fcn are trained
+    zoo = tmp_path / "zoo"
+    write(zoo, "resnet18", "eager", "fp16", 0.02, 900, top1=1.0)
+    assert "random for resnet18:" in study_report.study_markdown(zoo)
     assert (
         "**Coverage: " in text and "CPU cells have no record yet" in text
     )  # two models of eight, one batch size
