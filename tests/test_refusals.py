@@ -96,3 +96,35 @@ def test_resume_decides_again_a_skip_that_was_decided_before_any_work(tmp_path):
     assert "[   done]" not in again.stdout
     latest = max(tmp_path.glob("outputs/multirun/*/*/record.json"), key=lambda path: path.stat().st_mtime)
     assert json.loads(latest.read_text())["status"] == "ok"
+
+
+def test_a_package_this_machine_lacks_is_a_skip_at_run_time_and_the_report_keeps_its_row(tmp_path):
+    # TensorRT on the GPU machine: the YAML offers the row, this machine cannot run it. Recorded
+    # with no error type (as before), the report listed such rows as "not offered by the backend"
+    from benchmark.results.report import load_records, model_sections
+
+    (tmp_path / "conf" / "backend").mkdir(parents=True)
+    (tmp_path / "conf" / "backend" / "needy.yaml").write_text(
+        "name: needy\n_target_: benchmark.backends.eager.EagerBackend\nprecisions:\n  cpu: [fp32]\n"
+        "requires:\n  not_a_module_anywhere: pip install it\n"
+    )
+    sweep = (
+        "-m", f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "model=fcn", "backend=needy,eager",
+        "device=cpu", "batch_size=1", "eval_samples=50", f"tracking_uri=sqlite:///{tmp_path}/mlflow.db", *FAST_TIMING,
+    )  # fmt: skip
+    done = run_benchmark(tmp_path, *sweep)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (needy,) = [p for p in tmp_path.glob("outputs/multirun/*/*/record.json") if "needy" in p.read_text()]
+    record = json.loads(needy.read_text())
+    assert (record["status"], record["error_type"]) == ("skipped", "UnsupportedOnThisMachine")
+    assert record["message"] == "not_a_module_anywhere is not installed here: pip install it"
+    (section,) = model_sections(load_records([tmp_path / "outputs" / "multirun"]), with_figures=False)
+    assert not any("needy" in note for note in section.notes)  # not "not offered by the backend"
+    assert "needy cpu fp32" in section.tables[0][1].index
+
+    record["error_type"] = ""  # as recorded before: resume decides the skip again, at no cost
+    needy.write_text(json.dumps(record))
+    again = run_benchmark(tmp_path, *sweep, "resume=true")
+    assert again.returncode == 0, again.stderr[-2000:]
+    latest = max(tmp_path.glob("outputs/multirun/*/*/record.json"), key=lambda path: path.stat().st_mtime)
+    assert json.loads(latest.read_text())["error_type"] == "UnsupportedOnThisMachine"

@@ -551,6 +551,12 @@ def unsupported_reason(cfg: DictConfig, device: str) -> str | None:
         return declared
     if cfg.memory_format == "channels_last" and cfg.model.input_kind != "image":
         return "memory_format=channels_last lays out images: this model takes text"
+    return missing_on_this_machine(cfg, device)
+
+
+def missing_on_this_machine(cfg: DictConfig, device: str) -> str | None:
+    """What this machine lacks for a cell its YAMLs offer: a package the backend requires, or a
+    GPU new enough for the precision; None if it lacks nothing."""
     backend, precision = cfg.backend, cfg.precision.name
     for module, how in backend.requires.items():
         if importlib.util.find_spec(module) is None:  # found without importing it: the parent stays light

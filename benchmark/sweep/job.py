@@ -17,7 +17,13 @@ from benchmark.code_digest import code_digest
 from benchmark.config import tf32_in_force
 from benchmark.measure.memory import GpuBytesOf, PhasePeakSampler, Probe, rss_bytes
 from benchmark.results.records import CellRecord, cell_id_of, kept_latencies
-from benchmark.sweep.cell import BadInput, check_input, resolve_device, unsupported_reason
+from benchmark.sweep.cell import (
+    BadInput,
+    check_input,
+    missing_on_this_machine,
+    resolve_device,
+    unsupported_reason,
+)
 from benchmark.sweep.interrupt import install_interrupt_note, raise_if_interrupted
 from benchmark.sweep.placement import Placement, host_share, placement_for
 from benchmark.sweep.progress import LiveStatus
@@ -55,6 +61,8 @@ def run_cell(
         check_input(cfg)
         record.device = resolve_device(cfg.device)
         reason = unsupported_reason(cfg, record.device)
+        if reason and reason == missing_on_this_machine(cfg, record.device):
+            record.error_type = UNSUPPORTED_ON_THIS_MACHINE  # not the YAML's: the report keeps its row
     except BadInput as exc:
         record.status, record.message, record.error_type = "skipped", f"bad input: {exc}", "BadInput"
         reason = None
@@ -75,9 +83,10 @@ def run_cell(
         # a skip decided before any work (no environment) was decided again above, at no cost: a
         # package installed since, or a remembered refusal that no longer holds, must not stand
         skipped_before_work = earlier.status == "skipped" and not earlier.environment
-        decided_otherwise = skipped_before_work and (record.status, record.message) != (
+        decided_otherwise = skipped_before_work and (record.status, record.message, record.error_type) != (
             "skipped",
             earlier.message,
+            earlier.error_type,
         )
         if not decided_otherwise and not measured_elsewhere(earlier.environment, record.device):
             return earlier
