@@ -24,6 +24,7 @@ from grid_coverage import coverage, outcome  # noqa: E402
 
 from benchmark.results.report import (  # noqa: E402
     TABLES,
+    distinct_values,
     environment_rows,
     figure_links,
     html_page,
@@ -202,10 +203,7 @@ def what_differs_from_the_seed(runs: pd.DataFrame) -> list[str]:
     the seed's README (seed_best_rows.md)."""
 
     def values(column: str, rows: pd.DataFrame = runs) -> str:
-        found = sorted(
-            {str(v) for v in rows.get(column, pd.Series(dtype=str)).dropna() if str(v) not in ("", "nan")}
-        )
-        return ", ".join(found) or "n/a"
+        return ", ".join(distinct_values(rows.get(column, pd.Series(dtype=str)))) or "n/a"
 
     text_rows = runs[runs["model"].isin(("bert", "gptneo", "t5"))]
     random_zoo = sorted(runs.loc[runs.get("weights", pd.Series(dtype=str)) == "random", "model"].unique())
@@ -239,9 +237,10 @@ def seed_side_by_side(ok: pd.DataFrame, seed: pd.DataFrame) -> list[str]:
     return lines
 
 
-def study_markdown(records: Path, figures_dir: Path | None = None) -> str:
-    """STUDY.md's text; with `figures_dir`, each model's figures are written there and linked."""
-    runs = load_records([records])
+def study_markdown(records: Path, figures_dir: Path | None = None, runs: pd.DataFrame | None = None) -> str:
+    """STUDY.md's text; with `figures_dir`, each model's figures are written there and linked.
+    `runs`: the records already read (load_records), so that a caller reads them once."""
+    runs = load_records([records]) if runs is None else runs
     ok = measured_cuda(runs)
     gpu = ", ".join(sorted(runs.get("env.gpu", pd.Series(dtype=str)).dropna().unique())) or "no GPU record"
     parts = [
@@ -317,14 +316,15 @@ def write_study(records: Path, out: Path) -> list[Path]:
     figures_dir.mkdir(parents=True, exist_ok=True)
     for stale in figures_dir.glob("*.png"):  # a model or figure that is gone leaves no file behind
         stale.unlink()
-    text = study_markdown(records, figures_dir)
+    runs = load_records([records])
+    text = study_markdown(records, figures_dir, runs)
     out.write_text(text)
     page = out.with_suffix(".html")
     page.write_text(
         html_page(text.splitlines()[0].lstrip("# "), markdown.markdown(text, extensions=["tables"]))
     )
     table = out.parent / "report.csv.gz"
-    load_records([records]).to_csv(table, index=False, compression={"method": "gzip", "mtime": 0})
+    runs.to_csv(table, index=False, compression={"method": "gzip", "mtime": 0})
     return [out, figures_dir, page, table]
 
 

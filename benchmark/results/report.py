@@ -392,12 +392,17 @@ ENVIRONMENT = (
 )  # fmt: skip
 
 
+def distinct_values(column: pd.Series) -> list[str]:
+    """A column's different values as text, sorted, without the empty ones."""
+    return sorted({str(v) for v in column.dropna() if str(v) not in ("", "nan", "None")})
+
+
 def environment_rows(runs: pd.DataFrame) -> list[tuple[str, str]]:
     """Each setting with the values the report's cells ran under (several when they differ)."""
     rows = []
     for label, column in ENVIRONMENT:
         if column in runs:
-            values = sorted({str(v) for v in runs[column].dropna() if str(v) not in ("", "nan", "None")})
+            values = distinct_values(runs[column])
             numbers = pd.to_numeric(pd.Series(values), errors="coerce")
             if len(values) > 3 and numbers.notna().all():  # clocks of many cells: their range
                 values = [f"{numbers.min():g}-{numbers.max():g}"]

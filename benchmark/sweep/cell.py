@@ -544,14 +544,20 @@ def declared_unsupported_reason(cfg: DictConfig, device: str) -> str | None:
 
 
 def unsupported_reason(cfg: DictConfig, device: str) -> str | None:
-    """Why this cell cannot run here: declared in the YAML, a package this machine lacks, or a
+    """Why this cell cannot run here: ruled out by its config, a package this machine lacks, or a
     GPU too old for the precision; None if it can."""
+    return ruled_out_by_config(cfg, device) or missing_on_this_machine(cfg, device)
+
+
+def ruled_out_by_config(cfg: DictConfig, device: str) -> str | None:
+    """Why the cell's YAMLs and overrides rule it out on any machine: declared in the YAML, or
+    a memory format its model cannot take; None if they do not."""
     declared = declared_unsupported_reason(cfg, device)
     if declared:
         return declared
     if cfg.memory_format == "channels_last" and cfg.model.input_kind != "image":
         return "memory_format=channels_last lays out images: this model takes text"
-    return missing_on_this_machine(cfg, device)
+    return None
 
 
 def missing_on_this_machine(cfg: DictConfig, device: str) -> str | None:

@@ -22,7 +22,7 @@ from benchmark.sweep.cell import (
     check_input,
     missing_on_this_machine,
     resolve_device,
-    unsupported_reason,
+    ruled_out_by_config,
 )
 from benchmark.sweep.interrupt import install_interrupt_note, raise_if_interrupted
 from benchmark.sweep.placement import Placement, host_share, placement_for
@@ -60,8 +60,8 @@ def run_cell(
     try:
         check_input(cfg)
         record.device = resolve_device(cfg.device)
-        reason = unsupported_reason(cfg, record.device)
-        if reason and reason == missing_on_this_machine(cfg, record.device):
+        reason = ruled_out_by_config(cfg, record.device)
+        if not reason and (reason := missing_on_this_machine(cfg, record.device)):
             record.error_type = UNSUPPORTED_ON_THIS_MACHINE  # not the YAML's: the report keeps its row
     except BadInput as exc:
         record.status, record.message, record.error_type = "skipped", f"bad input: {exc}", "BadInput"
