@@ -32,6 +32,7 @@
 #        bash scripts/gpu_trust.sh restore DIR      records of an earlier machine (collect's records.tgz
 #                                                   in DIR) -> /tmp/multirun/<sweep>_earlier, so that
 #                                                   `sweep` resumes from them (a machine is held 30 min)
+#        bash scripts/gpu_trust.sh othercpu GPU [CORES]  scripts/other_cpu_probe.py on one GPU and its cores (-> $OUT/other_cpu.md)
 #        bash scripts/gpu_trust.sh status           cells done per sweep, the last lines
 #        bash scripts/gpu_trust.sh keep SECONDS     a keep-alive call: wait, `status`, then the records and logs so far
 #                                                   -> $OUT (a machine idle 30 s is given back with all it measured:
@@ -70,7 +71,17 @@ case ${1:-} in
     python3 -c "import hydra_plugins.hydra_joblib_launcher" 2>/dev/null \
       || { echo "no hydra-joblib-launcher in /tmp/site: build .whl with" \
                 "bash ../shared/device/wheelhouse.sh hydra-joblib-launcher==1.2.0"; exit 1; }
-    for part in .ortx*/assemble.sh; do if [ -f "$part" ]; then bash "$part" || exit 1; fi; done ;;
+    for part in .ortx*/assemble.sh; do if [ -f "$part" ]; then bash "$part" || exit 1; fi; done
+    # On a fresh machine the study's first aoti cells, one per GPU, wait about 2 minutes for
+    # AOTInductor's loader probe (benchmark/backends/aoti.py): answered here instead, in the study
+    # sweeps' Inductor cache, while the calls that carry the ORT parts follow
+    if [ ! -f /tmp/logs/aoti_loader.log ]; then
+      (TORCHINDUCTOR_CACHE_DIR=/tmp/bench_cache/inductor setsid nohup python3 -c "import torch
+from benchmark.backends.aoti import loader_crash
+print(loader_crash(torch.device('cuda')) or 'AOTInductor loads a cuda package here')" \
+        > /tmp/logs/aoti_loader.log 2>&1 < /dev/null &)
+      echo "AOTInductor's loader probe started (/tmp/logs/aoti_loader.log)"
+    fi ;;
   sweep)
     name=$2 gpus=$3 cores=${4:-}  # cores: a taskset list, to keep two sweeps of one host apart
     pin=(); [ -n "$cores" ] && pin=(taskset -c "$cores")
@@ -173,6 +184,8 @@ case ${1:-} in
       tar xzf "$2/records.tgz" -C "/tmp/multirun/${name}_earlier" --strip-components=2 "./$name"
     done
     ls /tmp/multirun ;;
+  othercpu)  # where the compile_cudagraphs rows' "other work" comes from (scripts/other_cpu_probe.py)
+    CUDA_VISIBLE_DEVICES=${2:?othercpu GPU} taskset -c "${3:-0-11}" python3 scripts/other_cpu_probe.py | tee "$OUT/other_cpu.md" ;;
   status)
     for f in /tmp/logs/*.txt; do [ -f "$f" ] && echo "== $(basename "$f"): $(done_cells "$f") cells"; done
     for f in /tmp/logs/*.txt; do [ -f "$f" ] && grep -E '^\[ *(invalid|error|oom|crashed|timeout)\]' "$f" | cut -c1-230; done
