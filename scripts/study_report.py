@@ -10,11 +10,15 @@ report's figures. Beside it: STUDY.html (the same page), figures/ and report.csv
 from __future__ import annotations
 
 import argparse
+import ast
 import re
 import sys
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
+import torch
+from torchvision.models import get_model
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -22,6 +26,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from grid_coverage import coverage, outcome  # noqa: E402
 
+from benchmark.data import load_dataset  # noqa: E402
+from benchmark.models.custom import ARCHITECTURES  # noqa: E402
 from benchmark.results.report import (  # noqa: E402
     TABLES,
     distinct_values,
@@ -148,9 +154,9 @@ def int8_conclusion(runs: pd.DataFrame, device: str) -> list[str]:
         f = floats.loc[floats["latency_ms_per_sample"].idxmin()]
         fastest += bool(q["latency_ms_per_sample"] < f["latency_ms_per_sample"])
         judged = rows[is_int8 & rows["status"].isin(("ok", "invalid"))]
-        params = pd.to_numeric(pd.Series([q.get("fact.parameters_m")]), errors="coerce").iloc[0]
+        params = parameters_m(q)
         lines.append(
-            f"| {model} | {'n/a' if pd.isna(params) else f'{params:.1f}'} | {q['row']} | {q['latency_ms_per_sample']:.4f} | {f['row']} | "
+            f"| {model} | {'n/a' if params is None else f'{params:.1f}' if params >= 1 else f'{params:.3f}'} | {q['row']} | {q['latency_ms_per_sample']:.4f} | {f['row']} | "
             f"{f['latency_ms_per_sample']:.4f} | {'yes' if q['latency_ms_per_sample'] < f['latency_ms_per_sample'] else 'no'} | "
             f"{fraction(q.get('top1_agreement'))} | {fraction(q.get('f1_macro'), q.get('f1_macro_fp32'), 'n/a (random weights)')} | "
             f"{int((judged['status'] == 'invalid').sum())} of {len(judged)} |"
@@ -159,6 +165,30 @@ def int8_conclusion(runs: pd.DataFrame, device: str) -> list[str]:
     if not n:
         return ["**Not yet tested**: no model has both an INT8 and a float row at batch 64 yet.", "", *lines]
     return [f"INT8 is the fastest row at batch 64 for {fastest} of {n} models.", "", *lines]
+
+
+def parameters_m(row: pd.Series) -> float | None:
+    """The model's parameters in millions: the record's own where its model module counts them
+    (the text models), else counted here from the architecture the record names, built on
+    PyTorch's meta device (no memory, no weights): torchvision's, or the digits models of
+    benchmark/models/custom.py on the record's input shape and its dataset's classes. None for
+    a family neither covers."""
+    recorded = pd.to_numeric(pd.Series([row.get("fact.parameters_m")]), errors="coerce").iloc[0]
+    if not pd.isna(recorded):
+        return float(recorded)
+    family, arch = row.get("params.model.family"), row.get("params.model.arch")
+    if family == "torchvision":
+        build = partial(get_model, arch, num_classes=int(row["params.model.num_classes"]))
+    elif family == "custom" and isinstance(row.get("fact.input_shape"), str):
+        shape = ast.literal_eval(row["fact.input_shape"])  # (channels, height, width)
+        classes = load_dataset(row["fact.dataset"], ROOT / "data").num_classes
+        options = ast.literal_eval(row.get("params.model.options") or "{}")
+        build = partial(ARCHITECTURES[arch], *shape, num_classes=classes, **options)
+    else:
+        return None
+    with torch.device("meta"):
+        module = build()
+    return sum(p.numel() for p in module.parameters()) / 1e6
 
 
 def fraction(value: object, over: object = 1.0, missing: str = "n/a") -> str:
@@ -272,7 +302,8 @@ def study_markdown(records: Path, figures_dir: Path | None = None, runs: pd.Data
         "rows stand in. On the GPU they are torchao's (int8 weights and activations; ONNX Runtime's CUDA "
         "provider and eager PyTorch have no INT8 rows there). On the GPU host's CPU cores they are ONNX "
         "Runtime's (static QDQ for the convolutional models, dynamic for the others) and PyTorch's dynamic "
-        "int8 (eager, torchscript).",
+        "int8 (eager, torchscript). Parameters are the text models' own count as they loaded, and for the others "
+        "counted from the architecture their records name.",
         "",
         "On the GPU:",
         "",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+import pandas as pd
 import pytest
 
 from benchmark.results.records import CellRecord
@@ -13,7 +14,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 study_report = pytest.importorskip("study_report")
 
 
-def write(folder, model, backend, precision, ms, vram, f1=None, status="ok", device="cuda", top1=None):
+def write(
+    folder, model, backend, precision, ms, vram, f1=None, status="ok", device="cuda", top1=None, config=None
+):
     record = CellRecord(
         "s",
         model,
@@ -30,6 +33,7 @@ def write(folder, model, backend, precision, ms, vram, f1=None, status="ok", dev
     if top1 is not None:
         record.metrics |= {"top1_agreement": top1}
     record.environment = {"gpu": "NVIDIA H200"}
+    record.config = config or {}
     record.facts = {"weights": "trained" if model in ("fcn", "cnn", "lstm") else "random"}
     path = folder / record.cell_id / "record.json"
     path.parent.mkdir(parents=True)
@@ -78,8 +82,19 @@ def test_study_md_answers_the_seeds_conclusions_from_the_records(tmp_path):
 def test_the_int8_conclusion_is_drawn_apart_for_the_cpu_rows_and_counts_rows_below_their_gate(tmp_path):
     write(tmp_path, "bert", "onnxruntime", "fp32", 35.0, 0, device="cpu", top1=1.0)
     write(tmp_path, "bert", "onnxruntime", "int8", 21.0, 0, device="cpu", top1=0.99)  # faster, and faithful
-    write(tmp_path, "mobilenet_v3_large", "onnxruntime", "fp32", 1.0, 0, device="cpu", top1=1.0)
-    write(tmp_path, "mobilenet_v3_large", "eager", "int8", 9.7, 0, device="cpu", top1=1.0)
+    mobilenet = {"model": {"family": "torchvision", "arch": "mobilenet_v3_large", "num_classes": 1000}}
+    write(
+        tmp_path,
+        "mobilenet_v3_large",
+        "onnxruntime",
+        "fp32",
+        1.0,
+        0,
+        device="cpu",
+        top1=1.0,
+        config=mobilenet,
+    )
+    write(tmp_path, "mobilenet_v3_large", "eager", "int8", 9.7, 0, device="cpu", top1=1.0, config=mobilenet)
     write(
         tmp_path,
         "mobilenet_v3_large",
@@ -102,11 +117,34 @@ def test_the_int8_conclusion_is_drawn_apart_for_the_cpu_rows_and_counts_rows_bel
     )
     # the invalid ORT row is no result, but it is counted below its gate
     assert (
-        "| mobilenet_v3_large | n/a | eager cpu int8 | 9.7000 | onnxruntime cpu fp32 | 1.0000 | no | 1.000 | n/a (random weights) | 1 of 2 |"
+        "| mobilenet_v3_large | 5.5 | eager cpu int8 | 9.7000 | onnxruntime cpu fp32 | 1.0000 | no | 1.000 | n/a (random weights) | 1 of 2 |"
         in on_cpu
     )
     on_gpu = text.split("On the GPU:")[1].split("On the GPU host's CPU cores:")[0]
     assert "**Not yet tested**: no model has both an INT8 and a float row at batch 64 yet." in on_gpu
+
+
+def test_a_models_parameters_are_its_records_or_counted_from_the_architecture_it_names():
+    from benchmark.models.custom import ARCHITECTURES
+
+    resnet = {
+        "params.model.family": "torchvision",
+        "params.model.arch": "resnet18",
+        "params.model.num_classes": 1000.0,
+    }
+    assert round(study_report.parameters_m(pd.Series(resnet)), 2) == 11.69  # torchvision's ResNet18
+    cnn = {
+        "params.model.family": "custom",
+        "params.model.arch": "cnn",
+        "params.model.options": "{'width_mult': 8}",
+        "fact.input_shape": "[1, 8, 8]",
+        "fact.dataset": "digits",
+    }
+    built = ARCHITECTURES["cnn"](1, 8, 8, num_classes=10, width_mult=8)  # digits: 10 classes
+    assert study_report.parameters_m(pd.Series(cnn)) == sum(p.numel() for p in built.parameters()) / 1e6
+    text_model = {"fact.parameters_m": 109.5, "params.model.family": "hf", "params.model.arch": "bert"}
+    assert study_report.parameters_m(pd.Series(text_model)) == 109.5  # counted as it loaded
+    assert study_report.parameters_m(pd.Series({"params.model.family": "onnx"})) is None
 
 
 def test_write_study_puts_figures_html_and_every_cell_as_csv_beside_study_md(tmp_path):
