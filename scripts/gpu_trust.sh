@@ -74,9 +74,10 @@ case ${1:-} in
     for part in .ortx*/assemble.sh; do if [ -f "$part" ]; then bash "$part" || exit 1; fi; done
     # On a fresh machine the study's first aoti cells, one per GPU, wait about 2 minutes for
     # AOTInductor's loader probe (benchmark/backends/aoti.py): answered here instead, in the study
-    # sweeps' Inductor cache, while the calls that carry the ORT parts follow
+    # sweeps' Inductor cache, while the calls that carry the ORT parts follow; on the last 4 cores,
+    # away from `othercpu`'s
     if [ ! -f /tmp/logs/aoti_loader.log ]; then
-      (TORCHINDUCTOR_CACHE_DIR=/tmp/bench_cache/inductor setsid nohup python3 -c "import torch
+      (TORCHINDUCTOR_CACHE_DIR=/tmp/bench_cache/inductor setsid nohup taskset -c "$(($(nproc) - 4))-$(($(nproc) - 1))" python3 -c "import torch
 from benchmark.backends.aoti import loader_crash
 print(loader_crash(torch.device('cuda')) or 'AOTInductor loads a cuda package here')" \
         > /tmp/logs/aoti_loader.log 2>&1 < /dev/null &)
