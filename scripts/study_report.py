@@ -154,9 +154,8 @@ def int8_conclusion(runs: pd.DataFrame, device: str) -> list[str]:
         f = floats.loc[floats["latency_ms_per_sample"].idxmin()]
         fastest += bool(q["latency_ms_per_sample"] < f["latency_ms_per_sample"])
         judged = rows[is_int8 & rows["status"].isin(("ok", "invalid"))]
-        params = parameters_m(q)
         lines.append(
-            f"| {model} | {'n/a' if params is None else f'{params:.1f}' if params >= 1 else f'{params:.3f}'} | {q['row']} | {q['latency_ms_per_sample']:.4f} | {f['row']} | "
+            f"| {model} | {millions(parameters_m(q))} | {q['row']} | {q['latency_ms_per_sample']:.4f} | {f['row']} | "
             f"{f['latency_ms_per_sample']:.4f} | {'yes' if q['latency_ms_per_sample'] < f['latency_ms_per_sample'] else 'no'} | "
             f"{fraction(q.get('top1_agreement'))} | {fraction(q.get('f1_macro'), q.get('f1_macro_fp32'), 'n/a (random weights)')} | "
             f"{int((judged['status'] == 'invalid').sum())} of {len(judged)} |"
@@ -189,6 +188,13 @@ def parameters_m(row: pd.Series) -> float | None:
     with torch.device("meta"):
         module = build()
     return sum(p.numel() for p in module.parameters()) / 1e6
+
+
+def millions(count: float | None) -> str:
+    """A parameter count in millions, to the digits that tell the digits models apart."""
+    if count is None:
+        return "n/a"
+    return f"{count:.1f}" if count >= 1 else f"{count:.3f}"
 
 
 def fraction(value: object, over: object = 1.0, missing: str = "n/a") -> str:
