@@ -185,7 +185,7 @@ print(loader_crash(torch.device('cuda')) or 'AOTInductor loads a cuda package he
       tar xzf "$2/records.tgz" -C "/tmp/multirun/${name}_earlier" --strip-components=2 "./$name"
     done
     ls /tmp/multirun ;;
-  othercpu)  # where the compile_cudagraphs rows' "other work" comes from (scripts/other_cpu_probe.py)
+  othercpu)  # where the short-build compiled rows' "other work" comes from (scripts/other_cpu_probe.py)
     CUDA_VISIBLE_DEVICES=${2:?othercpu GPU} taskset -c "${3:-0-11}" python3 scripts/other_cpu_probe.py | tee "$OUT/other_cpu.md" ;;
   status)
     for f in /tmp/logs/*.txt; do [ -f "$f" ] && echo "== $(basename "$f"): $(done_cells "$f") cells"; done
