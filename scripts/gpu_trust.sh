@@ -77,7 +77,8 @@ case ${1:-} in
     # sweeps' Inductor cache, while the calls that carry the ORT parts follow; on the last 4 cores,
     # away from `othercpu`'s
     if [ ! -f /tmp/logs/aoti_loader.log ]; then
-      (TORCHINDUCTOR_CACHE_DIR=/tmp/bench_cache/inductor setsid nohup taskset -c "$(($(nproc) - 4))-$(($(nproc) - 1))" python3 -c "import torch
+      last=$(($(nproc) - 1)) && first=$((last > 3 ? last - 3 : 0))
+      (TORCHINDUCTOR_CACHE_DIR=/tmp/bench_cache/inductor setsid nohup taskset -c "$first-$last" python3 -c "import torch
 from benchmark.backends.aoti import loader_crash
 print(loader_crash(torch.device('cuda')) or 'AOTInductor loads a cuda package here')" \
         > /tmp/logs/aoti_loader.log 2>&1 < /dev/null &)
