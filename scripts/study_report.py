@@ -13,7 +13,7 @@ import argparse
 import ast
 import re
 import sys
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 
 import pandas as pd
@@ -180,7 +180,7 @@ def parameters_m(row: pd.Series) -> float | None:
         build = partial(get_model, arch, num_classes=int(row["params.model.num_classes"]))
     elif family == "custom" and isinstance(row.get("fact.input_shape"), str):
         shape = ast.literal_eval(row["fact.input_shape"])  # (channels, height, width)
-        classes = load_dataset(row["fact.dataset"], ROOT / "data").num_classes
+        classes = dataset_classes(row["fact.dataset"])
         options = ast.literal_eval(row.get("params.model.options") or "{}")
         build = partial(ARCHITECTURES[arch], *shape, num_classes=classes, **options)
     else:
@@ -188,6 +188,12 @@ def parameters_m(row: pd.Series) -> float | None:
     with torch.device("meta"):
         module = build()
     return sum(p.numel() for p in module.parameters()) / 1e6
+
+
+@cache
+def dataset_classes(name: str) -> int:
+    """A dataset's class count, read once a report (the digits models share one dataset)."""
+    return load_dataset(name, ROOT / "data").num_classes
 
 
 def millions(count: float | None) -> str:
