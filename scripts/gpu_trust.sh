@@ -72,6 +72,10 @@ case ${1:-} in
       || { echo "no hydra-joblib-launcher in /tmp/site: build .whl with" \
                 "bash ../shared/device/wheelhouse.sh hydra-joblib-launcher==1.2.0"; exit 1; }
     for part in .ortx*/assemble.sh; do if [ -f "$part" ]; then bash "$part" || exit 1; fi; done
+    # A sweep may start before the last ORT part arrives. Python records a sys.path folder that
+    # is missing at start as empty for good; one that exists is listed again when it changes,
+    # so the sweep's check for onnxruntime finds it once the parts are unpacked.
+    mkdir -p /tmp/ortsite
     # On a fresh machine the study's first aoti cells, one per GPU, wait about 2 minutes for
     # AOTInductor's loader probe (benchmark/backends/aoti.py): answered here instead, in the study
     # sweeps' Inductor cache, while the calls that carry the ORT parts follow; on the last 4 cores,
