@@ -128,3 +128,35 @@ def test_a_package_this_machine_lacks_is_a_skip_at_run_time_and_the_report_keeps
     assert again.returncode == 0, again.stderr[-2000:]
     latest = max(tmp_path.glob("outputs/multirun/*/*/record.json"), key=lambda path: path.stat().st_mtime)
     assert json.loads(latest.read_text())["error_type"] == "UnsupportedOnThisMachine"
+
+
+def test_the_report_tells_a_backends_precision_list_from_a_models_own_reason():
+    # T5 in the study: its fp16 rows are the model's refusal (it overflows), not the backend's
+    import pandas as pd
+
+    from benchmark.results.report import model_sections
+
+    def skipped(backend: str, precision: str, message: str) -> dict:
+        return {"model": "t5", "device": "cuda", "backend": backend, "precision": precision, "batch_size": 1,
+                "status": "skipped", "error_type": "", "message": message, "sweep_id": "s", "start_time": 0,
+                "cell_id": f"{backend}-{precision}"}  # fmt: skip
+
+    overflow = "T5 overflows in FP16 (its feed-forward activations exceed 65504 and turn inf): use bf16"
+    ran = {
+        **skipped("eager", "fp32", ""),
+        "status": "ok",
+        "latency_ms_per_sample": 1.0,
+        "cell_id": "ran",
+        "top1_agreement": 1.0,
+    }
+    runs = pd.DataFrame(
+        [ran, skipped("eager", "fp16", overflow), skipped("compile", "fp16", overflow),
+         skipped("eager", "int8", "eager on cuda runs fp32, fp16, bf16, not int8")]
+    )  # fmt: skip
+    (section,) = model_sections(runs, with_figures=False)
+    assert "Not offered by the backend (declared in its YAML, no cell ran): eager cuda int8." in section.notes
+    assert (
+        f"Ruled out in the YAMLs (no cell ran): compile cuda fp16, eager cuda fp16. Why: {overflow}."
+        in section.notes
+    )
+    assert list(section.tables[0][1].index) == ["eager cuda fp32"]

@@ -228,14 +228,45 @@ def varying_settings(runs: pd.DataFrame, rows: pd.Series) -> pd.Series:
     return suffix
 
 
-def split_not_offered(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """Rows a sweep's cross product asked for but the backend's YAML never offers (every cell
-    skipped from the YAML, with no error type) are listed once instead of filling tables."""
+def split_declared(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """Rows a sweep's cross product asked for but a YAML rules out (every cell skipped from the
+    YAML, with no error type) are listed once, under their reason, instead of filling tables.
+    A backend's precision list and a model's own reason (T5 overflows in FP16) are told apart."""
     rows = row_labels(runs)
     declared = (runs["status"] == "skipped") & (runs["error_type"].fillna("") == "")
     all_declared = declared.groupby(rows).all()
-    dropped = sorted(all_declared[all_declared].index)
-    return runs[~rows.isin(dropped)], dropped
+    dropped = runs[rows.isin(all_declared[all_declared].index)]
+    by_reason: dict[str, list[str]] = {}
+    for row, cells in dropped.groupby(rows, sort=True):
+        first = cells.iloc[0]
+        by_reason.setdefault(declared_reason(first), []).append(str(row))
+    return runs[~rows.isin(all_declared[all_declared].index)], by_reason
+
+
+NOT_OFFERED = "not offered by the backend"
+
+
+def declared_reason(cell: pd.Series) -> str:
+    """NOT_OFFERED where the backend's YAML lists no such device or precision (the reasons
+    benchmark.sweep.cell.declared_unsupported_reason words so); else the reason as recorded."""
+    message, backend, device = str(cell.get("message") or ""), cell["backend"], cell["device"]
+    if message.startswith(f"{backend} on {device} runs ") or message == f"{backend} does not run on {device}":
+        return NOT_OFFERED
+    return message.rstrip(".")
+
+
+def declared_notes(by_reason: dict[str, list[str]]) -> list[str]:
+    notes = []
+    if NOT_OFFERED in by_reason:
+        notes.append(
+            f"Not offered by the backend (declared in its YAML, no cell ran): {', '.join(by_reason[NOT_OFFERED])}."
+        )
+    notes += [
+        f"Ruled out in the YAMLs (no cell ran): {', '.join(rows)}. Why: {reason}."
+        for reason, rows in by_reason.items()
+        if reason != NOT_OFFERED
+    ]
+    return notes
 
 
 @dataclass
@@ -258,11 +289,8 @@ def model_sections(runs: pd.DataFrame, with_figures: bool = True) -> list[ModelS
         notes = []
         if model_runs.get("weights", pd.Series(dtype=str)).eq("random").any():
             notes.append("Random weights: F1 means nothing here (n/a); fidelity to FP32 still holds.")
-        model_runs, not_offered = split_not_offered(model_runs)
-        if not_offered:
-            notes.append(
-                f"Not offered by the backend (declared in its YAML, no cell ran): {', '.join(not_offered)}."
-            )
+        model_runs, declared = split_declared(model_runs)
+        notes += declared_notes(declared)
         notes += synthetic_input_notes(model_runs) + quality_and_host_notes(model_runs)
         model_runs = model_runs.assign(row=row_labels(model_runs))  # findings and figures: the tables' rows
         tables = []
