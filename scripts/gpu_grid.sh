@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The study's GPU grid on one multi-GPU host, one cell per GPU at a time (hydra/launcher=gpus),
-# and the scale-out check: the same sweep sequentially on one GPU and spread over two.
+# The scale-out check of docs/results/gpu-h100x4/scaleout.md: the same sweep sequentially on one
+# GPU and spread over two (hydra/launcher=gpus, one cell per GPU at a time); `scaleout` runs the
+# first GPU grid on the GPUs it leaves free (the study replaced that grid: scripts/gpu_trust.sh
+# study_zoo, study_digits).
 # Run on the lent GPU machine from the project root (its image lacks Hydra, MLflow, torchao and
 # the launcher plugins: they come as wheels in .whl; onnxruntime-gpu in /tmp/ortsite, see
 # ../shared/device/README.md). Weights and datasets cannot reach that machine: ImageNet/BERT
@@ -9,7 +11,6 @@
 #
 # Usage: bash scripts/gpu_grid.sh scaleout <seconds>   the scale-out pair first, the grid beside it
 #        bash scripts/gpu_grid.sh scaleout_quiet       the scale-out pair alone, one after the other
-#        bash scripts/gpu_grid.sh grid <seconds>       the grid alone (resume=true: continues)
 # Everything lands under /tmp (kept while the machine stays warm) and is copied to $OUT.
 set -uo pipefail
 part=$1; budget=${2:-540}
@@ -18,15 +19,6 @@ if [ -d .whl ]; then
 fi
 export PYTHONPATH=/tmp/site:/tmp/ortsite:$PWD PYTHONUNBUFFERED=1
 mkdir -p /tmp/logs
-# A fresh machine continues the committed grid: its records (same paths, same sweep commands)
-# are what resume=true matches, so only the cells they lack run.
-earlier=docs/results/gpu-h100x4/records.tgz
-if [ ! -d /tmp/multirun ] && [ -f "$earlier" ]; then
-  mkdir -p /tmp/multirun && tar xzf "$earlier" -C /tmp/multirun
-  # torchao int8 cells the code has changed for since are measured again (resume keeps whatever
-  # has a record): Linear layers with <= 16 rows now stay bf16 instead of skipping the cell.
-  grep -l '"backend": "torchao"' $(find /tmp/multirun -name record.json) | xargs grep -l 'needs more than 16 rows' | xargs -r rm -v
-fi
 gpus=$(nvidia-smi --query-gpu=index --format=csv,noheader | paste -sd,)
 fast_timing=(timing.warmup_s=0.5 timing.min_s=1)
 random_synthetic=(model.pretrained=false dataset=synthetic eval_samples=128)
@@ -68,11 +60,6 @@ case $part in
     # The scale-out check with nothing beside it: sequentially on GPU 0, then spread over GPUs 0-1.
     scale sequential_quiet 0
     scale spread_quiet 0,1 ;;
-  grid)
-    grid digits model=fcn,cnn,lstm &
-    grid vision model=resnet,mobilenet "${random_synthetic[@]}" &
-    grid bert model=bert "${random_synthetic[@]}" model.max_length=256 &
-    sleep $((budget - SECONDS)) ;;
   *) echo "unknown part $part"; exit 2 ;;
 esac
 # Out of time: stop the sweeps (the cells in flight leave no record: resume reruns them)

@@ -8,8 +8,8 @@ what measuring them would cost: each cell's wall time (load, build, scoring, tim
 failed) as recorded for the same cell, else the median of the same model and backend, else of the
 backend, else of every record given.
 
-    python scripts/grid_coverage.py h200=docs/results/gpu-h200/records.tgz \\
-        h100=docs/results/gpu-h100/records.tgz h100x4=docs/results/gpu-h100x4/records.tgz
+    python scripts/grid_coverage.py study=docs/results/study/records.tgz \\
+        h100=docs/results/gpu-h100/records.tgz
     python scripts/grid_coverage.py --grid study_cpu cpu=docs/results/study/records.tgz
 """
 
