@@ -235,12 +235,11 @@ def split_declared(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, list[str
     rows = row_labels(runs)
     declared = (runs["status"] == "skipped") & (runs["error_type"].fillna("") == "")
     all_declared = declared.groupby(rows).all()
-    dropped = runs[rows.isin(all_declared[all_declared].index)]
+    dropped = rows.isin(all_declared[all_declared].index)
     by_reason: dict[str, list[str]] = {}
-    for row, cells in dropped.groupby(rows, sort=True):
-        first = cells.iloc[0]
-        by_reason.setdefault(declared_reason(first), []).append(str(row))
-    return runs[~rows.isin(all_declared[all_declared].index)], by_reason
+    for row, cells in runs[dropped].groupby(rows[dropped], sort=True):
+        by_reason.setdefault(declared_reason(cells.iloc[0]), []).append(str(row))
+    return runs[~dropped], by_reason
 
 
 NOT_OFFERED = "not offered by the backend"
