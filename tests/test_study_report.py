@@ -229,3 +229,17 @@ def test_a_remembered_refusal_shares_its_note_and_a_row_below_its_gate_says_why(
     assert fcn.count("unsupported (1)") == 2 * 3 and "(2)" not in fcn  # two cells in three tables, one note
     assert "✗" in fcn and "failed its quality gate" in fcn and "top-1 agreement 0.92 < 0.95" in fcn
     assert "GPU energy" not in fcn  # the report's note on a table STUDY.md does not show
+
+
+def test_the_new_findings_fall_back_to_bf16_for_a_model_without_fp16_rows():
+    rows = [
+        ("bert", "compile_cudagraphs", "fp16", 1, 0.2), ("bert", "compile", "fp16", 1, 1.0),
+        ("bert", "compile_cudagraphs", "bf16", 1, 0.1), ("bert", "compile", "bf16", 1, 0.2),
+        ("t5", "compile_cudagraphs", "bf16", 1, 1.0), ("t5", "compile", "bf16", 1, 5.0),
+        ("t5", "torchao", "fp8", 64, 0.5), ("t5", "eager", "bf16", 64, 1.0),
+    ]  # fmt: skip
+    ok = pd.DataFrame(rows, columns=["model", "backend", "precision", "batch_size", "latency_ms_per_sample"])
+    lines = study_report.new_findings(ok.assign(row=ok["backend"] + " cuda " + ok["precision"]))
+    assert lines[0] == "- CUDA graphs (compile_cudagraphs / compile, fp16, bs1): bert 0.20, t5 0.20 (bf16)"
+    assert lines[1].endswith("no pair measured")  # no compile_cudagraphs row at bs64
+    assert lines[3] == "- FP8 (torchao fp8 / eager bf16, bs64): t5 0.50"  # its own pair: no fallback to note
