@@ -299,6 +299,11 @@ def study_markdown(records: Path, figures_dir: Path | None = None, runs: pd.Data
         "synthetic data, since no weights or datasets reach the GPU machine: their F1 is n/a, and "
         "their rows are gated on fidelity to FP32. FCN, CNN and LSTM are trained on the bundled digits.",
         "",
+        "The GPU cells ran one per GPU, side by side, each on its own share of the host's cores; each "
+        "model's notes count the cells that shared their host while timed. On a torch.compile row timed "
+        "seconds after a short build, the other busy process is the cell's own Inductor compile-worker "
+        "pool, still starting; in a probe it did not slow the timed calls ([other_cpu.md](other_cpu.md)).",
+        "",
         "## Environment",
         "",
         "| | |",
