@@ -221,10 +221,9 @@ def new_findings(ok: pd.DataFrame) -> list[str]:
         except KeyError:
             return None
 
-    def shown(model: str, figure: float | None, half: str) -> str | None:
-        return None if figure is None else f"{model} {figure:.2f}" + (" (bf16)" if half == "bf16" else "")
-
     # "half": fp16, or bf16 for a model that has no fp16 rows (T5 overflows in FP16)
+    models = sorted(ok["model"].unique())
+    with_fp16 = set(ok.loc[ok["precision"] == "fp16", "model"])
     for title, a, b, batch in (
         ("CUDA graphs (compile_cudagraphs / compile, fp16, bs1)", ("compile_cudagraphs", "half"), ("compile", "half"), 1),
         ("torch.compile (compile_cudagraphs / eager, fp16, bs64)", ("compile_cudagraphs", "half"), ("eager", "half"), 64),
@@ -232,11 +231,14 @@ def new_findings(ok: pd.DataFrame) -> list[str]:
         ("FP8 (torchao fp8 / eager bf16, bs64)", ("torchao", "fp8"), ("eager", "bf16"), 64),
     ):  # fmt: skip
         figures = []
-        for model in sorted(ok["model"].unique()):
-            half = "fp16" if "half" not in (a[1], b[1]) or (model, a[0], "fp16", batch) in best else "bf16"
+        for model in models:
+            half = "fp16" if model in with_fp16 else "bf16"
             pair = [(backend, half if precision == "half" else precision) for backend, precision in (a, b)]
-            figures.append(shown(model, ratio(model, batch, *pair), half))
-        lines.append(f"- {title}: {', '.join(f for f in figures if f) or 'no pair measured'}")
+            figure = ratio(model, batch, *pair)
+            if figure is not None:
+                fell_back = half == "bf16" and "half" in (a[1], b[1])
+                figures.append(f"{model} {figure:.2f}" + (" (bf16)" if fell_back else ""))
+        lines.append(f"- {title}: {', '.join(figures) or 'no pair measured'}")
     if "energy_mj_per_sample" in ok and ok["energy_mj_per_sample"].notna().any():
         least = best_by(ok, ["model"], "energy_mj_per_sample")
         shown = ", ".join(
