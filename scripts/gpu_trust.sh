@@ -17,6 +17,7 @@
 #                                                   ab_layout | ab_ort | ab_freezing (its leads, batch 64),
 #                                                   ab_capture (compile_cudagraphs with Inductor's trees, graph_capture=trees)
 #                                                   study_zoo | study_digits (issue 17, on every GPU given),
+#                                                   study_gptneo | study_t5_rest (what study_zoo has left),
 #                                                   study_cpu_zoo | study_cpu_digits (its CPU rows; GPUS: -)
 #        bash scripts/gpu_trust.sh chain N1,N2 GPUS [CORES]  sweeps N1, N2, ... one after the other (a name
 #                                                   testgpu: `make test-gpu` on those GPUs, in turn)
@@ -124,6 +125,15 @@ print(loader_crash(torch.device('cuda')) or 'AOTInductor loads a cuda package he
       study_zoo|study_cpu_zoo) cells=(+sweep=${name%_zoo})
                                models=(model=resnet,mobilenet,bert,t5,gptneo model.pretrained=false dataset=synthetic eval_samples=128) ;;
       study_digits|study_cpu_digits) cells=(+sweep=${name%_digits}) models=(model=fcn,cnn,lstm) ;;
+      # What sessions 1-6 left of study_zoo, as sweeps of their own: resuming study_zoo on a fresh
+      # machine walked its 692 recorded cells for 7 of the session's 30 minutes before measuring
+      # one. Their own folders, since job numbers differ; a cell's id (its config and code) is the
+      # same in any sweep, so the report and grid_coverage.py count them as study_zoo's.
+      study_gptneo|study_t5_rest) cells=(+sweep=study)
+        models=(model=gptneo model.pretrained=false dataset=synthetic eval_samples=128)
+        # torchao int8/fp8 and torchscript fp32 (its other 12 cells: refusals the YAMLs declare)
+        [ "$name" = study_t5_rest ] && models=(model=t5 backend=torchao,torchscript precision=fp32,int8,fp8
+                                                "${models[@]:1}") ;;
       *) echo "unknown sweep $name"; exit 2 ;;
     esac
     # From a copy of the checkout: each later call re-sends the tree, and a job composing its
@@ -134,7 +144,7 @@ print(loader_crash(torch.device('cuda')) or 'AOTInductor loads a cuda package he
     [[ $name == study* ]] && common=(cache_dir=/tmp/bench_cache tracking_uri=sqlite:////tmp/study.db experiment=study)
     # its preset's launcher: cpus, CPU_JOBS cells at a time (default 2), each on its share of CORES
     [[ $name == study_cpu* ]] && common+=(device=cpu "hydra.launcher.n_jobs=${CPU_JOBS:-2}")
-    [[ $name == study_zoo || $name == study_digits ]] && common+=(device=cuda hydra/launcher=gpus)
+    [[ $name == study* && $name != study_cpu* ]] && common+=(device=cuda hydra/launcher=gpus)
     run=(python3 -m benchmark -m "${cells[@]}" "${models[@]}" "${common[@]}" "${again[@]}" "hydra.sweep.dir=/tmp/multirun/$name")
     if [ -n "${FOREGROUND:-}" ]; then  # inside `chain`: one sweep after the other
       CUDA_VISIBLE_DEVICES=${gpus/#-/} "${pin[@]}" "${run[@]}" > "/tmp/logs/$name.txt" 2>&1 < /dev/null
