@@ -43,6 +43,7 @@ set -uo pipefail
 export PYTHONPATH=/tmp/site:/tmp/ortsite:$PWD PYTHONUNBUFFERED=1
 mkdir -p /tmp/logs /tmp/multirun
 models=(model=resnet,mobilenet,bert model.pretrained=false dataset=synthetic eval_samples=128 model.max_length=256)
+zoo=(model.pretrained=false dataset=synthetic eval_samples=128)  # the study's pretrained zoo: nothing downloads there
 common=(device=cuda hydra/launcher=gpus cache_dir=/tmp/bench_cache tracking_uri=sqlite:////tmp/trust.db
         experiment=trust)
 pack_records() {  # every record and log so far -> $OUT
@@ -122,18 +123,16 @@ print(loader_crash(torch.device('cuda')) or 'AOTInductor loads a cuda package he
       # random weights on synthetic data (nothing downloads here), the digits models trained on
       # the bundled data; the seed's CPU rows on the cores given (keep them apart from the GPU
       # sweep's: `chain study_digits,study_zoo 0,1,2,3 0-47` beside `chain study_cpu_digits,study_cpu_zoo - 48-63`)
-      study_zoo|study_cpu_zoo) cells=(+sweep=${name%_zoo})
-                               models=(model=resnet,mobilenet,bert,t5,gptneo model.pretrained=false dataset=synthetic eval_samples=128) ;;
+      study_zoo|study_cpu_zoo) cells=(+sweep=${name%_zoo}) models=(model=resnet,mobilenet,bert,t5,gptneo "${zoo[@]}") ;;
       study_digits|study_cpu_digits) cells=(+sweep=${name%_digits}) models=(model=fcn,cnn,lstm) ;;
       # What sessions 1-6 left of study_zoo, as sweeps of their own: resuming study_zoo on a fresh
       # machine walked its 692 recorded cells for 7 of the session's 30 minutes before measuring
       # one. Their own folders, since job numbers differ; a cell's id (its config and code) is the
       # same in any sweep, so the report and grid_coverage.py count them as study_zoo's.
-      study_gptneo|study_t5_rest) cells=(+sweep=study)
-        models=(model=gptneo model.pretrained=false dataset=synthetic eval_samples=128)
-        # torchao int8/fp8 and torchscript fp32 (its other 12 cells: refusals the YAMLs declare)
-        [ "$name" = study_t5_rest ] && models=(model=t5 backend=torchao,torchscript precision=fp32,int8,fp8
-                                                "${models[@]:1}") ;;
+      study_gptneo) cells=(+sweep=study) models=(model=gptneo "${zoo[@]}") ;;
+      # T5's torchao int8/fp8 and torchscript fp32 (its other 12 cells: refusals the YAMLs declare)
+      study_t5_rest) cells=(+sweep=study backend=torchao,torchscript precision=fp32,int8,fp8)
+                     models=(model=t5 "${zoo[@]}") ;;
       *) echo "unknown sweep $name"; exit 2 ;;
     esac
     # From a copy of the checkout: each later call re-sends the tree, and a job composing its
