@@ -55,13 +55,11 @@ def main(cfg: DictConfig) -> None:
         earlier = earlier_sweep(sweep_dir)
         if earlier:
             sweep_id, done = earlier.sweep_id, earlier.records
-    record = run_cell(cfg, job_dir, sweep_id, done)
+    record, resumed_from = run_cell(cfg, job_dir, sweep_id, done)
     uri = cfg.tracking_uri or default_tracking_uri(launch_dir)
-    if record.job_dir != str(job_dir):  # resumed: recorded by the earlier run, which may not have logged it
-        log_cell_safely(
-            record, Path(record.job_dir) / "record.json", uri, cfg.experiment, sweep_dir, unless_logged=True
-        )
-        print_resumed_line(record)
+    if resumed_from:  # recorded by the earlier run, which may not have logged it (or to another store)
+        log_cell_safely(record, resumed_from, uri, cfg.experiment, sweep_dir, unless_logged=True)
+        print_resumed_line(record, resumed_from)
     else:
         logged = log_cell_safely(record, job_dir / "record.json", uri, cfg.experiment, sweep_dir)
         if multirun:

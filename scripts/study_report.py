@@ -274,6 +274,38 @@ def what_differs_from_the_seed(runs: pd.DataFrame) -> list[str]:
     ]
 
 
+def seed_ratio_range(ok: pd.DataFrame, seed: pd.DataFrame, model: str) -> tuple[float, float] | None:
+    """The smallest and largest seed / ours latency ratio of a model over the batch sizes both
+    measured; None when none is shared."""
+    ours = best_by(ok, ["model", "batch_size"])["latency_ms_per_sample"]
+    ratios = [
+        s["seed_ms"] / ours[(model, s["batch_size"])]
+        for _, s in seed[seed["model"] == model].iterrows()
+        if (model, s["batch_size"]) in ours.index
+    ]
+    return (min(ratios), max(ratios)) if ratios else None
+
+
+def unlike_workload_note(ok: pd.DataFrame, seed: pd.DataFrame) -> list[str]:
+    """GPT-Neo's seed figures are hundreds of times ours where BERT's, a model of like size and
+    length, are single figures: that is a different timed call, not a faster runtime. Said with
+    the figures, once both models have rows."""
+    gptneo, bert = seed_ratio_range(ok, seed, "gptneo"), seed_ratio_range(ok, seed, "bert")
+    if not gptneo or not bert:
+        return []
+
+    def span(ratios: tuple[float, float], digits: int) -> str:
+        low, high = (f"{r:.{digits}f}" for r in ratios)
+        return low if low == high else f"{low}-{high}"
+
+    return [
+        f"- GPT-Neo's work a sample: the seed's GPT-Neo figures are {span(gptneo, 0)} times ours, where "
+        f"BERT's are {span(bert, 1)} times: more than cards and software explain. "
+        "The seed's README does not say what its GPT-Neo sample timed; generating some tens of tokens, "
+        "a forward pass each, would cost about that. Read those ratios as two workloads, not a speed-up."
+    ]
+
+
 def seed_side_by_side(ok: pd.DataFrame, seed: pd.DataFrame) -> list[str]:
     ours = best_by(ok, ["model", "batch_size"])
     lines = ["| model | batch | seed's best (RTX 3080 Ti) | ms/sample | ours | ms/sample | seed / ours |"]
@@ -292,7 +324,7 @@ def study_markdown(records: Path, figures_dir: Path | None = None, runs: pd.Data
     """STUDY.md's text; with `figures_dir`, each model's figures are written there and linked.
     `runs`: the records already read (load_records), so that a caller reads them once."""
     runs = load_records([records]) if runs is None else runs
-    ok = measured_cuda(runs)
+    ok, seed = measured_cuda(runs), seed_best_rows()
     gpu = ", ".join(sorted(runs.get("env.gpu", pd.Series(dtype=str)).dropna().unique())) or "no GPU record"
     parts = [
         f"# The study on {gpu}",
@@ -345,9 +377,10 @@ def study_markdown(records: Path, figures_dir: Path | None = None, runs: pd.Data
         "",
         "## Beside the seed's best rows",
         "",
-        *seed_side_by_side(ok, seed_best_rows()),
+        *seed_side_by_side(ok, seed),
         "",
         *what_differs_from_the_seed(runs),
+        *unlike_workload_note(ok, seed),
         "",
     ]
     for section in model_sections(runs, with_figures=figures_dir is not None):

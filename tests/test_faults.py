@@ -200,6 +200,25 @@ def test_sync_logs_again_a_cell_whose_run_was_cut_short(tmp_path):
     assert sync([tmp_path], uri, "benchmark") == (0, 1)
 
 
+def test_resume_from_records_restored_under_another_folder_name(tmp_path):
+    """A fresh machine restores the last one's records beside the sweep's fixed folder
+    (`<sweep>_earlier`), where each record's job_dir names a folder that is now this run's own:
+    the resumed cells must say so, and reach this machine's MLflow store, not leave it untried."""
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    sweep = ("-m", *CELL, "batch_size=1,2", "hydra.sweep.dir=multirun/study", f"tracking_uri={store}")
+    first = run_benchmark(tmp_path, *sweep)
+    assert first.returncode == 0, first.stderr[-3000:]
+    (tmp_path / "multirun/study").rename(tmp_path / "multirun/study_earlier")
+    (tmp_path / "mlflow.db").unlink()  # the fresh machine's store is empty
+    resumed = run_benchmark(tmp_path, *sweep, "resume=true")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert resumed.stdout.count("[   done]") == 2, resumed.stdout[-3000:]
+    assert "recorded before in " + str(tmp_path / "multirun/study_earlier") in resumed.stdout
+    assert "cannot be written" not in resumed.stderr
+    assert not list((tmp_path / "multirun/study").glob("*/record.json"))  # nothing measured again
+    assert set(load_runs(store)["batch_size"]) == {1, 2}
+
+
 def test_resume_measures_again_a_cell_recorded_on_other_hardware(tmp_path):
     """The lent GPU machines vary between runs: a resumed sweep must not keep another card's
     figures beside this one's. Here the CPU stands in: one record says it ran on another model."""

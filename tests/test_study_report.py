@@ -176,6 +176,15 @@ def test_the_seed_table_is_read_whole():
     assert (row["seed_ms"], row["seed_row"]) == (0.04, "TensorRT PTQ INT8")
 
 
+def test_gptneo_against_the_seed_is_called_another_workload_with_the_figures(tmp_path):
+    write(tmp_path, "bert", "compile_cudagraphs", "bf16", 0.0537, 2000, top1=1.0)  # the seed: 0.372 at bs64
+    text = study_report.study_markdown(tmp_path)
+    assert "GPT-Neo's work a sample" not in text  # no GPT-Neo row yet: nothing to compare
+    write(tmp_path, "gptneo", "compile_cudagraphs", "bf16", 0.0881, 7000, top1=1.0)  # the seed: 51.3 at bs64
+    text = study_report.study_markdown(tmp_path)
+    assert "the seed's GPT-Neo figures are 582 times ours, where BERT's are 6.9 times" in text
+
+
 def test_a_conclusion_with_no_rows_to_test_it_gives_no_verdict(tmp_path):
     write(tmp_path, "fcn", "eager", "fp32", 0.004, 500, f1=0.97)  # no ONNX, no INT8 row yet
     text = study_report.study_markdown(tmp_path)

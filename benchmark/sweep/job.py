@@ -42,9 +42,11 @@ def sweep_id_of(job_dir: Path, multirun: bool) -> str:
 
 def run_cell(
     cfg: DictConfig, job_dir: Path, sweep_id: str, done: dict[str, Path] | None = None
-) -> CellRecord:
+) -> tuple[CellRecord, Path | None]:
     """The cell's record: measured now, or the earlier one from `done` (cell id -> record.json)
-    when resuming a sweep that already recorded this cell."""
+    when resuming a sweep that already recorded this cell; and that earlier record.json (None
+    when measured now). The path, not the record's job_dir, says where it lies now: a sweep
+    folder may have been renamed since (records restored on a fresh machine)."""
     install_interrupt_note()  # here too: a launcher's worker process runs cells without __main__
     raise_if_interrupted()  # a Ctrl-C swallowed while the last cell was logged ends the sweep here
     started = time.perf_counter()
@@ -89,7 +91,7 @@ def run_cell(
             earlier.error_type,
         )
         if not decided_otherwise and not measured_elsewhere(earlier.environment, record.device):
-            return earlier
+            return earlier, done[record.cell_id]
     if record.status == "ok":
         asked = time.perf_counter()
         with placement_for(record.device, host_share()) as place:
@@ -97,7 +99,7 @@ def run_cell(
             measure_in_child(OmegaConf.create(resolved), job_dir, record, place)
     record.wall_s = time.perf_counter() - started
     record.save(job_dir / "record.json")
-    return record
+    return record, None
 
 
 def worker_env(place: Placement) -> dict[str, str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tabulate import tabulate
 
 from benchmark.results.records import CellRecord, status_label
@@ -53,8 +55,10 @@ def print_cell_table(record: CellRecord) -> None:
     print(f"record: {record.job_dir}/record.json")
 
 
-def print_resumed_line(record: CellRecord) -> None:
-    print(f"[   done] {record.name:<40} {outcome(record)}, recorded before in {record.job_dir}", flush=True)
+def print_resumed_line(record: CellRecord, record_file: Path) -> None:
+    print(
+        f"[   done] {record.name:<40} {outcome(record)}, recorded before in {record_file.parent}", flush=True
+    )
 
 
 def print_cell_line(record: CellRecord, same_as: str | None = None) -> None:
@@ -141,7 +145,6 @@ def earlier_same_failure(record: CellRecord, sweep_dir) -> str | None:
 
 def save_outcome(record: CellRecord, job_dir, store: str, experiment: str) -> None:
     import json
-    from pathlib import Path
 
     outcome_line = {"name": record.name, "status": record.status, "error_type": record.error_type,
                     "message": record.message, "sweep_id": record.sweep_id, "store": store,
