@@ -274,48 +274,43 @@ def what_differs_from_the_seed(runs: pd.DataFrame) -> list[str]:
     ]
 
 
-def seed_ratio_range(ok: pd.DataFrame, seed: pd.DataFrame, model: str) -> tuple[float, float] | None:
-    """The smallest and largest seed / ours latency ratio of a model over the batch sizes both
-    measured; None when none is shared."""
-    ours = best_by(ok, ["model", "batch_size"])["latency_ms_per_sample"]
-    ratios = [
-        s["seed_ms"] / ours[(model, s["batch_size"])]
-        for _, s in seed[seed["model"] == model].iterrows()
-        if (model, s["batch_size"]) in ours.index
-    ]
-    return (min(ratios), max(ratios)) if ratios else None
+def seed_beside_ours(ok: pd.DataFrame, seed: pd.DataFrame) -> pd.DataFrame:
+    """The seed's best rows with ours of the same model and batch size beside them (row,
+    latency_ms_per_sample, ratio: seed / ours; NaN where we have none)."""
+    ours = best_by(ok, ["model", "batch_size"])[["row", "latency_ms_per_sample"]].reset_index()
+    both = seed.merge(ours, on=["model", "batch_size"], how="left")
+    return both.assign(ratio=both["seed_ms"] / both["latency_ms_per_sample"])
 
 
 def unlike_workload_note(ok: pd.DataFrame, seed: pd.DataFrame) -> list[str]:
     """GPT-Neo's seed figures are hundreds of times ours where BERT's, a model of like size and
     length, are single figures: that is a different timed call, not a faster runtime. Said with
     the figures, once both models have rows."""
-    gptneo, bert = seed_ratio_range(ok, seed, "gptneo"), seed_ratio_range(ok, seed, "bert")
-    if not gptneo or not bert:
+    ratios = seed_beside_ours(ok, seed).dropna(subset=["ratio"]).groupby("model")["ratio"]
+    if not {"gptneo", "bert"} <= set(ratios.groups):
         return []
 
-    def span(ratios: tuple[float, float], digits: int) -> str:
-        low, high = (f"{r:.{digits}f}" for r in ratios)
+    lows, highs = ratios.min(), ratios.max()
+
+    def span(model: str, digits: int) -> str:
+        low, high = f"{lows[model]:.{digits}f}", f"{highs[model]:.{digits}f}"
         return low if low == high else f"{low}-{high}"
 
     return [
-        f"- GPT-Neo's work a sample: the seed's GPT-Neo figures are {span(gptneo, 0)} times ours, where "
-        f"BERT's are {span(bert, 1)} times: more than cards and software explain. "
+        f"- GPT-Neo's work a sample: the seed's GPT-Neo figures are {span('gptneo', 0)} times ours, where "
+        f"BERT's are {span('bert', 1)} times: more than cards and software explain. "
         "The seed's README does not say what its GPT-Neo sample timed; generating some tens of tokens, "
         "a forward pass each, would cost about that. Read those ratios as two workloads, not a speed-up."
     ]
 
 
 def seed_side_by_side(ok: pd.DataFrame, seed: pd.DataFrame) -> list[str]:
-    ours = best_by(ok, ["model", "batch_size"])
     lines = ["| model | batch | seed's best (RTX 3080 Ti) | ms/sample | ours | ms/sample | seed / ours |"]
     lines.append("|---|---|---|---|---|---|---|")
-    for _, s in seed.iterrows():
-        if (s["model"], s["batch_size"]) in ours.index:
-            o = ours.loc[(s["model"], s["batch_size"])]
-            mine = f"{o['row']} | {o['latency_ms_per_sample']:.4f} | {s['seed_ms'] / o['latency_ms_per_sample']:.1f}x"
-        else:
-            mine = "not measured | | "
+    for _, s in seed_beside_ours(ok, seed).iterrows():
+        mine = "not measured | | " if pd.isna(s["ratio"]) else (
+            f"{s['row']} | {s['latency_ms_per_sample']:.4f} | {s['ratio']:.1f}x"
+        )  # fmt: skip
         lines.append(f"| {s['model']} | {s['batch_size']} | {s['seed_row']} | {s['seed_ms']:g} | {mine} |")
     return lines
 
