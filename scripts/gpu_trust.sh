@@ -51,6 +51,15 @@ pack_records() {  # every record and log so far -> $OUT
   (cd /tmp/logs && tar czf "$OUT/logs.tgz" .)
   if [ -f /tmp/logs/test-gpu.log ]; then cp /tmp/logs/test-gpu.log "$OUT/"; fi
 }
+# The sweeps' launchers (gpus and cpus extend joblib's), which wheelhouse.sh leaves out unless asked:
+# without it every sweep of a chain ends at once in Hydra's compose error, and `keep` saw 0 cells
+# for a whole call (session 9) before anyone read the log
+need_launcher() {
+  python3 -c "import hydra_plugins.hydra_joblib_launcher" 2>/dev/null && return
+  echo "no hydra-joblib-launcher in /tmp/site: build .whl with" \
+       "bash ../shared/device/wheelhouse.sh hydra-joblib-launcher==1.2.0, then send it with setup"
+  exit 1
+}
 done_cells() { grep -chE '^\[ *(ok|invalid|skipped|error|oom|crashed|timeout)\]' "$1" 2>/dev/null; }
 
 one_cells() {  # GPU OUTFILE CELL...: each cell (fp16, bs64) by the harness, then by bare_loop.py, one at a time
@@ -69,10 +78,7 @@ case ${1:-} in
       python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
       touch /tmp/site/.installed && echo "wheels installed in /tmp/site"
     fi
-    # the sweeps' launcher (hydra/launcher=gpus extends joblib): wheelhouse.sh leaves it out
-    python3 -c "import hydra_plugins.hydra_joblib_launcher" 2>/dev/null \
-      || { echo "no hydra-joblib-launcher in /tmp/site: build .whl with" \
-                "bash ../shared/device/wheelhouse.sh hydra-joblib-launcher==1.2.0"; exit 1; }
+    need_launcher
     for part in .ortx*/assemble.sh; do if [ -f "$part" ]; then bash "$part" || exit 1; fi; done
     # A sweep may start before the last ORT part arrives. Python records a sys.path folder that
     # is missing at start as empty for good; one that exists is listed again when it changes,
@@ -91,6 +97,7 @@ print(loader_crash(torch.device('cuda')) or 'AOTInductor loads a cuda package he
       echo "AOTInductor's loader probe started (/tmp/logs/aoti_loader.log)"
     fi ;;
   sweep)
+    need_launcher
     name=$2 gpus=$3 cores=${4:-}  # cores: a taskset list, to keep two sweeps of one host apart
     pin=(); [ -n "$cores" ] && pin=(taskset -c "$cores")
     case $name in
@@ -153,6 +160,7 @@ print(loader_crash(torch.device('cuda')) or 'AOTInductor loads a cuda package he
     fi ;;
   chain)  # sweeps NAME1,NAME2,... one after the other on GPUS (and CORES), detached
     # a name `testgpu` runs `make test-gpu` there instead (its log: /tmp/logs/test-gpu.log)
+    need_launcher
     setsid nohup bash -c "for n in ${2//,/ }; do
         if [ \$n = testgpu ]; then ${4:+taskset -c $4} bash $0 testgpu $3; else FOREGROUND=1 bash $0 sweep \$n $3 ${4:-}; fi
         touch /tmp/logs/\$n.done; done" \
@@ -204,6 +212,12 @@ print(loader_crash(torch.device('cuda')) or 'AOTInductor loads a cuda package he
   status)
     for f in /tmp/logs/*.txt; do [ -f "$f" ] && echo "== $(basename "$f"): $(done_cells "$f") cells"; done
     for f in /tmp/logs/*.txt; do [ -f "$f" ] && grep -E '^\[ *(invalid|error|oom|crashed|timeout)\]' "$f" | cut -c1-230; done
+    # a sweep that ended without a cell ended in an error before its first job: show it
+    for f in /tmp/logs/*.txt; do
+      if [ -f "${f%.txt}.done" ] && [ "$(done_cells "$f")" = 0 ]; then
+        echo "== $(basename "$f" .txt) ended without a cell:"; grep -v '^\s*$' "$f" | head -3 | cut -c1-230
+      fi
+    done
     pgrep -fa "python3 -m benchmark -m" | cut -c1-80 | head -3 ;;
   keep)
     # a bare machine (the held one was given back): say so at once, not after the wait
