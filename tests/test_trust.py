@@ -23,6 +23,18 @@ from benchmark.results.report import TABLES, cell_text, findings, model_sections
 from benchmark.sweep.job import apply_quality_gate
 from tests.conftest import ROOT, compose_cell
 
+
+def fcn_prepare(tmp_path: Path, *overrides: str):
+    """The worker's `prepare` (load, FP32 copy, build) of an FCN cell on the CPU, on the bundled
+    digits, without the artifact cache: what a cell's worker holds before its first call."""
+    from benchmark.worker import run as worker
+
+    cfg = compose_cell("model=fcn", "device=cpu", "eval_samples=32", "artifact_cache=false", *overrides)
+    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    cfg.data_dir, cfg.cache_dir = str(ROOT / "data"), str(tmp_path / "cache")
+    return worker.prepare(cfg, tmp_path / "work")
+
+
 GATE = OmegaConf.structured(QualityGateConfig)
 
 
@@ -171,8 +183,6 @@ def test_onnxruntime_cpu_record_lists_its_node_placement(tmp_path):
 def test_onnxruntime_placement_is_read_from_the_first_call_not_from_a_call_of_its_own(tmp_path, monkeypatch):
     """The worker takes its "artifact before its first call" VRAM mark after the build: a build
     that ran the model (to profile it) would count one call's arena growth as the artifact's."""
-    from benchmark.worker import run as worker
-
     calls = []
     real_runner = OnnxRuntimeBackend.host_runner
 
@@ -181,12 +191,7 @@ def test_onnxruntime_placement_is_read_from_the_first_call_not_from_a_call_of_it
         return lambda *inputs: calls.append(1) or run(*inputs)
 
     monkeypatch.setattr(OnnxRuntimeBackend, "host_runner", staticmethod(counted_runner))
-    cfg = compose_cell(
-        "model=fcn", "backend=onnxruntime", "device=cpu", "eval_samples=32", "artifact_cache=false"
-    )
-    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
-    cfg.data_dir, cfg.cache_dir = str(ROOT / "data"), str(tmp_path / "cache")
-    prepared = worker.prepare(cfg, tmp_path / "work")
+    prepared = fcn_prepare(tmp_path, "backend=onnxruntime")
     assert not calls and "ort_nodes_by_provider" not in prepared.artifact.facts
     prepared.first_call(prepared.inputs(prepared.eval_batches[0]))
     assert len(calls) == 1
@@ -283,7 +288,6 @@ def test_a_file_backed_artifact_runs_without_the_torch_model(backend, source_ali
     """Whatever the artifact does not hold is freed before scoring and timing: a TorchScript or
     ONNX artifact holds no torch module, so the FP32 model's memory is not in its figures."""
     from benchmark import models
-    from benchmark.worker import run as worker
 
     loaded_modules = []
     real_load = models.load_model
@@ -294,12 +298,7 @@ def test_a_file_backed_artifact_runs_without_the_torch_model(backend, source_ali
         return loaded
 
     monkeypatch.setattr(models, "load_model", spy)
-    cfg = compose_cell(
-        "model=fcn", f"backend={backend}", "device=cpu", "eval_samples=32", "artifact_cache=false"
-    )
-    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
-    cfg.data_dir, cfg.cache_dir = str(ROOT / "data"), str(tmp_path / "cache")
-    prepared = worker.prepare(cfg, tmp_path / "work")
+    prepared = fcn_prepare(tmp_path, f"backend={backend}")
     gc.collect()
     assert prepared.loaded.module is None
     assert (loaded_modules[0]() is not None) is source_alive
@@ -595,19 +594,7 @@ def test_a_compiled_artifacts_first_call_runs_the_graph_its_build_compiled(tmp_p
     the very tensors the build saw."""
     from torch._dynamo.utils import counters
 
-    from benchmark.worker import run as worker
-
-    cfg = compose_cell(
-        "model=fcn",
-        "backend=compile",
-        "precision=bf16",
-        "device=cpu",
-        "eval_samples=32",
-        "artifact_cache=false",
-    )
-    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
-    cfg.data_dir, cfg.cache_dir = str(ROOT / "data"), str(tmp_path / "cache")
-    prepared = worker.prepare(cfg, tmp_path / "work")
+    prepared = fcn_prepare(tmp_path, "backend=compile", "precision=bf16")
     built = counters["stats"]["unique_graphs"]
     assert built >= 1
     with torch.inference_mode():
