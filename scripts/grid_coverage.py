@@ -9,7 +9,7 @@ failed) as recorded for the same cell, else the median of the same model and bac
 backend, else of every record given.
 
     python scripts/grid_coverage.py study=docs/results/study/records.tgz \\
-        h100=docs/results/gpu-h100/records.tgz
+        trust=docs/results/trust/records.tgz
     python scripts/grid_coverage.py --grid study_cpu cpu=docs/results/study/records.tgz
 """
 
