@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -147,7 +146,7 @@ def preflight() -> None:
 
 
 if __name__ == "__main__":
-    from benchmark.sweep.interrupt import install_interrupt_note, raise_if_interrupted
+    from benchmark.sweep.interrupt import exit_interrupted, install_interrupt_note, raise_if_interrupted
     from benchmark.sweep.summary import EXIT
 
     preflight()
@@ -155,13 +154,6 @@ if __name__ == "__main__":
     try:
         main()
         raise_if_interrupted()  # a Ctrl-C that a finalizer swallowed during the last cell
-    except KeyboardInterrupt:  # one line, not Hydra's traceback: the running cell's worker got it too
-        # stopping already: a second Ctrl-C must not turn this exit into a traceback or a signal death
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        print(
-            "\nInterrupted: finished cells keep their records; run the same command with resume=true "
-            "to measure the rest",
-            file=sys.stderr,
-        )
-        raise SystemExit(130) from None
+    except KeyboardInterrupt:  # the running cell's worker got it too
+        exit_interrupted()
     raise SystemExit(EXIT["code"])

@@ -142,6 +142,28 @@ def test_a_ctrl_c_that_a_finalizer_swallows_still_ends_the_sweep():
     assert swallowed.returncode == 130, swallowed.stderr[-2000:]
 
 
+CTRL_C_OUT_OF_AN_EXEC = """
+from benchmark.sweep.interrupt import exit_interrupted
+try:  # Ctrl-C lands in code run by exec() of a string, as scipy's array_api_compat imports modules
+    exec("import os, signal, time\\nos.kill(os.getpid(), signal.SIGINT)\\ntime.sleep(5)")
+except KeyboardInterrupt:
+    exit_interrupted()
+"""
+
+
+def test_a_ctrl_c_that_left_an_exec_still_exits_130(tmp_path):
+    """The interrupted-sweep test above also failed in CI with returncode -2 right after the
+    "Interrupted" line: a KeyboardInterrupt that leaves an exec() of a string sets CPython's flag
+    for an uncaught Ctrl-C, and CPython then ends the process by SIGINT whatever exit code the
+    sweep asked for. Run with -m, as the sweep is (`python -c` exits before that check)."""
+    (tmp_path / "ctrl_c_out_of_an_exec.py").write_text(CTRL_C_OUT_OF_AN_EXEC)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    interrupted = subprocess.run([sys.executable, "-m", "ctrl_c_out_of_an_exec"], cwd=tmp_path, env=env,
+                                 capture_output=True, text=True, preexec_fn=as_in_a_terminal, timeout=120)  # fmt: skip
+    assert "Interrupted: finished cells keep their records" in interrupted.stderr
+    assert interrupted.returncode == 130, interrupted.stderr[-2000:]
+
+
 def test_ctrl_c_while_mlflow_creates_a_sqlite_store_leaves_none_half_made(tmp_path):
     """MLflow creates a store's tables in a dozen migrations: stopped between two, a store in place
     would fail every later run ("table _alembic_tmp_experiments already exists"). The store is
