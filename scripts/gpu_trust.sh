@@ -137,9 +137,9 @@ print(loader_crash(torch.device('cuda')) or 'AOTInductor loads a cuda package he
       # one. Their own folders, since job numbers differ; a cell's id (its config and code) is the
       # same in any sweep, so the report and grid_coverage.py count them as study_zoo's.
       study_gptneo) cells=(+sweep=study) models=(model=gptneo "${zoo[@]}") ;;
-      # T5's torchao int8/fp8 and torchscript fp32 (its other 12 cells: refusals the YAMLs declare)
       # GPT-Neo's torchscript fp32/fp16, all 8 unrecorded: ahead of study_gptneo's slow torchao cells
       study_gptneo_ts) cells=(+sweep=study backend=torchscript precision=fp32,fp16) models=(model=gptneo "${zoo[@]}") ;;
+      # T5's torchao int8/fp8 and torchscript fp32 (its other 12 cells: refusals the YAMLs declare)
       study_t5_rest) cells=(+sweep=study backend=torchao,torchscript precision=fp32,int8,fp8)
                      models=(model=t5 "${zoo[@]}") ;;
       *) echo "unknown sweep $name"; exit 2 ;;

@@ -49,10 +49,10 @@ def exit_interrupted() -> NoReturn:
 
 def forget_interrupts_that_left_an_exec() -> None:
     """CPython (3.8 on) ends a process by SIGINT at exit, whatever exit code it was asked for,
-    when a KeyboardInterrupt ever left an exec() or eval() of a string, even one caught further up
-    (its `unhandled_keyboard_interrupt` flag, meant for an uncaught Ctrl-C: bpo-1054041). A sweep
-    runs such code: scipy's array_api_compat imports modules inside exec() of a string, dataclasses
-    build methods with one, and a Ctrl-C landing there made an interrupted sweep die by SIGINT
-    (returncode -2) instead of exiting 130. Each evaluation of a string clears that flag before
-    it runs, and an empty one raises nothing."""
+    when its last exec() or eval() of a string ended in a KeyboardInterrupt, even one caught
+    further up (its `unhandled_keyboard_interrupt` flag, meant for an uncaught Ctrl-C:
+    bpo-1054041). A sweep runs such code: scipy's array_api_compat imports modules inside exec()
+    of a string, dataclasses build methods with one, and a Ctrl-C landing there made an
+    interrupted sweep die by SIGINT (returncode -2) instead of exiting 130. Each evaluation of a
+    string clears that flag before it runs: an empty one clears it and raises nothing."""
     exec("")  # the empty string: the reset, and nothing else
