@@ -17,7 +17,8 @@
 #                                                   ab_layout | ab_ort | ab_freezing (its leads, batch 64),
 #                                                   ab_capture (compile_cudagraphs with Inductor's trees, graph_capture=trees)
 #                                                   study_zoo | study_digits (issue 17, on every GPU given),
-#                                                   study_gptneo | study_gptneo_ts | study_t5_rest (what study_zoo has left),
+#                                                   study_gptneo | study_gptneo_ts | study_gptneo_ortcg |
+#                                                   study_gptneo_torchao | study_t5_rest (what study_zoo has left),
 #                                                   study_cpu_zoo | study_cpu_digits (its CPU rows; GPUS: -)
 #        bash scripts/gpu_trust.sh chain N1,N2 GPUS [CORES]  sweeps N1, N2, ... one after the other (a name
 #                                                   testgpu: `make test-gpu` on those GPUs, in turn)
@@ -139,6 +140,12 @@ print(loader_crash(torch.device('cuda')) or 'AOTInductor loads a cuda package he
       study_gptneo) cells=(+sweep=study) models=(model=gptneo "${zoo[@]}") ;;
       # GPT-Neo's torchscript fp32/fp16, all 8 unrecorded: ahead of study_gptneo's slow torchao cells
       study_gptneo_ts) cells=(+sweep=study backend=torchscript precision=fp32,fp16) models=(model=gptneo "${zoo[@]}") ;;
+      # What study_gptneo has left after session 10, as sweeps of their own (study_gptneo would go
+      # on to the torchscript cells that study_gptneo_ts recorded, and measure them again): its
+      # ORT-with-CUDA-graphs cell that a machine without the ORT parts skipped, and torchao
+      study_gptneo_ortcg) cells=(+sweep=study backend=onnxruntime_cudagraphs precision=fp16 batch_size=64)
+                          models=(model=gptneo "${zoo[@]}") ;;
+      study_gptneo_torchao) cells=(+sweep=study backend=torchao precision=int8,fp8) models=(model=gptneo "${zoo[@]}") ;;
       # T5's torchao int8/fp8 and torchscript fp32 (its other 12 cells: refusals the YAMLs declare)
       study_t5_rest) cells=(+sweep=study backend=torchao,torchscript precision=fp32,int8,fp8)
                      models=(model=t5 "${zoo[@]}") ;;
