@@ -18,7 +18,8 @@
 #                                                   ab_capture (compile_cudagraphs with Inductor's trees, graph_capture=trees)
 #                                                   study_zoo | study_digits (issue 17, on every GPU given),
 #                                                   study_gptneo | study_gptneo_ts | study_gptneo_ortcg |
-#                                                   study_gptneo_torchao | study_t5_rest (what study_zoo has left),
+#                                                   study_gptneo_torchao | study_t5_rest | study_t5_fp8 | study_t5_ts
+#                                                   (what study_zoo has left),
 #                                                   study_cpu_zoo | study_cpu_digits (its CPU rows; GPUS: -)
 #        bash scripts/gpu_trust.sh chain N1,N2 GPUS [CORES]  sweeps N1, N2, ... one after the other (a name
 #                                                   testgpu: `make test-gpu` on those GPUs, in turn)
@@ -146,9 +147,12 @@ print(loader_crash(torch.device('cuda')) or 'AOTInductor loads a cuda package he
       study_gptneo_ortcg) cells=(+sweep=study backend=onnxruntime_cudagraphs precision=fp16 batch_size=64)
                           models=(model=gptneo "${zoo[@]}") ;;
       study_gptneo_torchao) cells=(+sweep=study backend=torchao precision=int8,fp8) models=(model=gptneo "${zoo[@]}") ;;
-      # T5's torchao int8/fp8 and torchscript fp32 (its other 12 cells: refusals the YAMLs declare)
-      study_t5_rest) cells=(+sweep=study backend=torchao,torchscript precision=fp32,int8,fp8)
-                     models=(model=t5 "${zoo[@]}") ;;
+      # T5's torchao int8 (its fp32 cells: refusals), fp8 and torchscript fp32, in three sweeps so
+      # that two GPUs can share them (until session 12 one sweep, with fp8 and torchscript after
+      # int8; int8 keeps its name, and its cells their folders, so a new record replaces the old)
+      study_t5_rest) cells=(+sweep=study backend=torchao precision=fp32,int8) models=(model=t5 "${zoo[@]}") ;;
+      study_t5_fp8) cells=(+sweep=study backend=torchao precision=fp8) models=(model=t5 "${zoo[@]}") ;;
+      study_t5_ts) cells=(+sweep=study backend=torchscript precision=fp32) models=(model=t5 "${zoo[@]}") ;;
       *) echo "unknown sweep $name"; exit 2 ;;
     esac
     # From a copy of the checkout: each later call re-sends the tree, and a job composing its

@@ -387,6 +387,40 @@ def test_torchao_quantizes_exactly_the_layers_the_filter_keeps():
         assert model(*inputs).shape == (16, 3)
 
 
+def test_torchao_leaves_the_tf32_switches_as_it_found_them(monkeypatch):
+    """torchao 0.17's quantize_ turned TF32 on for the whole process (its recommended Inductor
+    options ended with torch.set_float32_matmul_precision("high")). Dynamo guards on TF32: a row
+    built with it on and pinned off afterwards compiled its graph once more, in the eval phase."""
+    torchao_utils = pytest.importorskip("torchao.quantization.utils")
+    from torchao.quantization import Int8DynamicActivationInt8WeightConfig
+
+    from benchmark.backends.torchao import (
+        TorchAoBackend,
+        layer_filter,
+        quantize_keeping_tf32,
+        rows_per_linear,
+    )
+    from benchmark.measure.environment import pin_tf32
+
+    setter_calls = []
+
+    def torchao_017_setter() -> None:  # its TF32 line only: the Inductor options would outlive the test
+        setter_calls.append(1)
+        torch.set_float32_matmul_precision("high")
+
+    monkeypatch.setattr(torchao_utils, "recommended_inductor_config_setter", torchao_017_setter)
+    model = PooledEncoder().to(torch.bfloat16)
+    inputs = (torch.randn(32, 8, 32, dtype=torch.bfloat16),)
+    pin_tf32(False)
+    try:
+        config = Int8DynamicActivationInt8WeightConfig()
+        quantize_keeping_tf32(model, config, layer_filter("int8", rows_per_linear(model, inputs)))
+        assert setter_calls and TorchAoBackend.count_layers(model)["quantized_linear"] == 2
+        assert torch.backends.cuda.matmul.allow_tf32 is False and torch.backends.cudnn.allow_tf32 is False
+    finally:
+        pin_tf32(False)
+
+
 @pytest.mark.parametrize("backend", ["eager", "torchscript", "compile"])
 def test_channels_last_lays_out_weights_and_images_and_matches_fp32(backend, trained, digits, tmp_path):
     artifact, rel_error, agreement = build(

@@ -62,13 +62,28 @@ def quant_config(precision: str):
     return Float8DynamicActivationFloat8WeightConfig(granularity=PerRow())
 
 
+def quantize_keeping_tf32(module: nn.Module, config, filter_fn) -> None:
+    """torchao's quantize_, with the TF32 switches as they were before it. torchao 0.17 (the GPU
+    machine's) sets its recommended Inductor options there and, with them, process-wide TF32
+    (torch.set_float32_matmul_precision("high"), never set back; 0.18 dropped it). The worker pins
+    TF32 back to the config's after the first call, and Dynamo guards on it: the graph compiled
+    here would then be compiled again on the first scored batch (minutes for T5's int8 rows)."""
+    from torchao.quantization import quantize_
+
+    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    try:
+        quantize_(module, config, filter_fn=filter_fn)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
+
+
 class TorchAoBackend(Backend):
     def __init__(self, compile_mode: str = "default"):
         self.compile_mode = compile_mode
 
     def build(self, ctx: BuildContext) -> Artifact:
         try:
-            from torchao.quantization import quantize_
+            import torchao  # noqa: F401
         except ImportError:
             raise UnsupportedCell("torchao is not installed (pip install '.[gpu]')") from None
         if ctx.device.type != "cuda":
@@ -78,7 +93,7 @@ class TorchAoBackend(Backend):
         precision = ctx.precision.name
         rows = rows_per_linear(module, inputs) if precision == "int8" else {}  # fp8 has no row limit
         config = quant_config(precision)
-        quantize_(module, config, filter_fn=layer_filter(precision, rows))
+        quantize_keeping_tf32(module, config, layer_filter(precision, rows))
         facts = self.count_layers(module)
         if facts["quantized_linear"] == 0:
             raise UnsupportedCell(no_layer_reason(precision, rows, ctx.example[0].shape[0]))

@@ -69,10 +69,17 @@ class Prepared:
         return self.artifact.synchronize or (torch.cuda.synchronize if cuda else (lambda: None))
 
     def inputs(self, batch) -> tuple:
+        """A batch as the artifact takes it, made as normal tensors even inside inference mode:
+        the build's example was made outside it, and Dynamo guards on the dispatch keys that tell
+        the two kinds apart, so inference tensors would make a compiled row's first call compile
+        again (a minute and more for torchao's subclasses, whose graphs Inductor cannot cache)."""
+        import torch
+
         from benchmark.backends.torch_common import to_channels_last
 
-        inputs = on_device(batch.inputs, self.device, self.artifact.input_dtype)
-        return to_channels_last(inputs) if self.artifact.channels_last_inputs else inputs
+        with torch.inference_mode(False):
+            inputs = on_device(batch.inputs, self.device, self.artifact.input_dtype)
+            return to_channels_last(inputs) if self.artifact.channels_last_inputs else inputs
 
     def first_call(self, inputs: tuple) -> float:
         """The artifact's first call, in ms (lazy compilers finish here). Then TF32 is set back to

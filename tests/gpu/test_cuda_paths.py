@@ -24,7 +24,7 @@ from benchmark.config import QualityGateConfig
 from benchmark.measure.environment import pin_tf32
 from benchmark.measure.latency import cuda_graph_launches
 from benchmark.measure.quality import FidelityMeter, GatedRow, gate_failure
-from tests.conftest import FAST_TIMING, run_benchmark
+from tests.conftest import FAST_TIMING, ROOT, compose_cell, run_benchmark
 
 
 def ort_cuda_available() -> bool:
@@ -333,6 +333,35 @@ def test_torchao_quantizes_every_aligned_linear(tmp_path, precision):
         out = artifact.run(*(t.to(torch.bfloat16) for t in ctx.example))
     assert artifact.facts["quantized_linear"] == 3 and artifact.facts["bf16_linear"] == 0
     assert relative_error(out, reference) < 0.1
+
+
+@pytest.mark.parametrize(
+    "backend, precision", [("compile", "bf16"), pytest.param("torchao", "int8", marks=needs_torchao)]
+)
+def test_a_compiled_cuda_rows_first_call_and_eval_compile_nothing_more(tmp_path, backend, precision):
+    """Dynamo guards on what differed between a row's build and its scored calls until session 12:
+    the worker's CUDA batches are copies made inside inference mode (the build's example was
+    made outside it), and torchao 0.17 turned TF32 on in the build, which the worker sets back
+    after the first call. A compiled row compiled again in its first call, a torchao row once
+    more on its first scored batch: the eval phase of T5's torchao int8 at batch 16 and 32 ran
+    past the study's 300 s. FCN at batch 32: torchao quantizes its two aligned Linear layers."""
+    from torch._dynamo.utils import counters
+
+    from benchmark.worker import run as worker
+
+    cfg = compose_cell(
+        "model=fcn", "device=cuda", "eval_samples=64", "batch_size=32", "artifact_cache=false",
+        f"backend={backend}", f"precision={precision}",
+    )  # fmt: skip
+    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    cfg.data_dir, cfg.cache_dir = str(ROOT / "data"), str(tmp_path / "cache")
+    prepared = worker.prepare(cfg, tmp_path / "work")
+    built = counters["stats"]["unique_graphs"]
+    with torch.inference_mode():
+        prepared.first_call(prepared.inputs(prepared.eval_batches[0]))
+        for batch in prepared.eval_batches:
+            prepared.artifact.run(*prepared.inputs(batch))
+    assert built >= 1 and counters["stats"]["unique_graphs"] == built
 
 
 def test_quality_gate_fires_on_an_output_that_underflows_in_fp16(tmp_path):
