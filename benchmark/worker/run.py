@@ -83,8 +83,10 @@ class Prepared:
 
     def first_call(self, inputs: tuple) -> float:
         """The artifact's first call, in ms (lazy compilers finish here). Then TF32 is set back to
-        the config's: a backend's library may flip it while it builds or compiles (torchao int8
-        did), and every scored or timed call, the harness's or a bare loop's, runs as configured."""
+        the config's: a backend's library may flip it while it builds or compiles, and every
+        scored or timed call, the harness's or a bare loop's, runs as configured. A compiled graph
+        is guarded on TF32, so a backend undoes such a flip before it compiles (torchao 0.17's
+        quantize_: backends/torchao.py), or this pin would cost one more compile."""
         from benchmark.measure import environment
 
         t0 = time.perf_counter()
