@@ -69,6 +69,19 @@ def compose_cell(*overrides: str):
     return compose_config(list(overrides))
 
 
+def fcn_prepare(tmp_path: Path, *overrides: str, device: str = "cpu"):
+    """The worker's `prepare` (load, FP32 copy, build) of an FCN cell on the bundled digits,
+    without the artifact cache: what a cell's worker holds before its first call."""
+    from omegaconf import OmegaConf
+
+    from benchmark.worker import run as worker
+
+    cfg = compose_cell("model=fcn", f"device={device}", "eval_samples=32", "artifact_cache=false", *overrides)
+    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    cfg.data_dir, cfg.cache_dir = str(ROOT / "data"), str(tmp_path / "cache")
+    return worker.prepare(cfg, tmp_path / "work")
+
+
 WORDS = ["great", "awful", "movie", "plot", "good", "bad", "the", "was"]  # tiny tokenizers' vocabulary
 
 

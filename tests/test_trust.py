@@ -21,19 +21,7 @@ from benchmark.models.vision import fit_class_mean_head, settle_batchnorm
 from benchmark.results.records import CellRecord
 from benchmark.results.report import TABLES, cell_text, findings, model_sections, with_spread
 from benchmark.sweep.job import apply_quality_gate
-from tests.conftest import ROOT, compose_cell
-
-
-def fcn_prepare(tmp_path: Path, *overrides: str):
-    """The worker's `prepare` (load, FP32 copy, build) of an FCN cell on the CPU, on the bundled
-    digits, without the artifact cache: what a cell's worker holds before its first call."""
-    from benchmark.worker import run as worker
-
-    cfg = compose_cell("model=fcn", "device=cpu", "eval_samples=32", "artifact_cache=false", *overrides)
-    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
-    cfg.data_dir, cfg.cache_dir = str(ROOT / "data"), str(tmp_path / "cache")
-    return worker.prepare(cfg, tmp_path / "work")
-
+from tests.conftest import compose_cell, fcn_prepare
 
 GATE = OmegaConf.structured(QualityGateConfig)
 

@@ -24,7 +24,7 @@ from benchmark.config import QualityGateConfig
 from benchmark.measure.environment import pin_tf32
 from benchmark.measure.latency import cuda_graph_launches
 from benchmark.measure.quality import FidelityMeter, GatedRow, gate_failure
-from tests.conftest import FAST_TIMING, ROOT, compose_cell, run_benchmark
+from tests.conftest import FAST_TIMING, fcn_prepare, run_benchmark
 
 
 def ort_cuda_available() -> bool:
@@ -347,15 +347,8 @@ def test_a_compiled_cuda_rows_first_call_and_eval_compile_nothing_more(tmp_path,
     past the study's 300 s. FCN at batch 32: torchao quantizes its two aligned Linear layers."""
     from torch._dynamo.utils import counters
 
-    from benchmark.worker import run as worker
-
-    cfg = compose_cell(
-        "model=fcn", "device=cuda", "eval_samples=64", "batch_size=32", "artifact_cache=false",
-        f"backend={backend}", f"precision={precision}",
-    )  # fmt: skip
-    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
-    cfg.data_dir, cfg.cache_dir = str(ROOT / "data"), str(tmp_path / "cache")
-    prepared = worker.prepare(cfg, tmp_path / "work")
+    overrides = ("eval_samples=64", "batch_size=32", f"backend={backend}", f"precision={precision}")
+    prepared = fcn_prepare(tmp_path, *overrides, device="cuda")
     built = counters["stats"]["unique_graphs"]
     with torch.inference_mode():
         prepared.first_call(prepared.inputs(prepared.eval_batches[0]))
