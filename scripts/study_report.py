@@ -212,7 +212,8 @@ def fraction(value: object, over: object = 1.0, missing: str = "n/a") -> str:
 
 def new_findings(ok: pd.DataFrame) -> list[str]:
     """What the seed could not measure: CUDA graphs, torch.compile, bf16 against fp16, FP8, energy."""
-    best = best_by(ok, ["model", "backend", "precision", "batch_size"])["latency_ms_per_sample"]
+    picked = best_by(ok, ["model", "backend", "precision", "batch_size"])
+    best = picked["latency_ms_per_sample"]
     lines = []
 
     def ratio(model, batch, a, b):  # a's time / b's time, each (backend, precision)
@@ -220,6 +221,10 @@ def new_findings(ok: pd.DataFrame) -> list[str]:
             return best[(model, *a, batch)] / best[(model, *b, batch)]
         except KeyError:
             return None
+
+    def share(model, batch, a):  # ` (1/64 layers)`: a's row left compute layers in float
+        found = re.search(r" \(\S+ layers\)", picked["row"].get((model, *a, batch), ""))
+        return found.group() if found else ""
 
     # "half": fp16, or bf16 for a model that has no fp16 rows (T5 overflows in FP16)
     models = sorted(ok["model"].unique())
@@ -237,7 +242,9 @@ def new_findings(ok: pd.DataFrame) -> list[str]:
             figure = ratio(model, batch, *pair)
             if figure is not None:
                 fell_back = half == "bf16" and "half" in (a[1], b[1])
-                figures.append(f"{model} {figure:.2f}" + (" (bf16)" if fell_back else ""))
+                figures.append(
+                    f"{model} {figure:.2f}" + share(model, batch, pair[0]) + (" (bf16)" if fell_back else "")
+                )
         lines.append(f"- {title}: {', '.join(figures) or 'no pair measured'}")
     if "energy_mj_per_sample" in ok and ok["energy_mj_per_sample"].notna().any():
         least = best_by(ok, ["model"], "energy_mj_per_sample")

@@ -15,7 +15,18 @@ study_report = pytest.importorskip("study_report")
 
 
 def write(
-    folder, model, backend, precision, ms, vram, f1=None, status="ok", device="cuda", top1=None, config=None
+    folder,
+    model,
+    backend,
+    precision,
+    ms,
+    vram,
+    f1=None,
+    status="ok",
+    device="cuda",
+    top1=None,
+    config=None,
+    facts=None,
 ):
     record = CellRecord(
         "s",
@@ -34,7 +45,7 @@ def write(
         record.metrics |= {"top1_agreement": top1}
     record.environment = {"gpu": "NVIDIA H200"}
     record.config = config or {}
-    record.facts = {"weights": "trained" if model in ("fcn", "cnn", "lstm") else "random"}
+    record.facts = {"weights": "trained" if model in ("fcn", "cnn", "lstm") else "random", **(facts or {})}
     path = folder / record.cell_id / "record.json"
     path.parent.mkdir(parents=True)
     record.save(path)
@@ -252,3 +263,15 @@ def test_the_new_findings_fall_back_to_bf16_for_a_model_without_fp16_rows():
     assert lines[0] == "- CUDA graphs (compile_cudagraphs / compile, fp16, bs1): bert 0.20, t5 0.20 (bf16)"
     assert lines[1].endswith("no pair measured")  # no compile_cudagraphs row at bs64
     assert lines[3] == "- FP8 (torchao fp8 / eager bf16, bs64): t5 0.50"  # its own pair: no fallback to note
+
+
+def test_a_torchao_row_that_left_most_layers_in_bf16_says_so_in_tables_and_findings(tmp_path):
+    """torchao quantizes Linear layers only: MobileNetV3's fp8 row computes its 63 convolutions in
+    bf16, so its speed-up over eager bf16 is mostly torch.compile's, and the FP8 finding says so."""
+    layers = {"quantized_linear": 1, "bf16_linear": 0, "bf16_other_compute_layers": 63}
+    write(tmp_path, "mobilenet_v3_large", "torchao", "fp8", 0.010, 900, top1=1.0, facts=layers)
+    write(tmp_path, "mobilenet_v3_large", "eager", "bf16", 0.020, 950, top1=1.0)
+
+    text = study_report.study_markdown(tmp_path)
+    assert "- FP8 (torchao fp8 / eager bf16, bs64): mobilenet_v3_large 0.50 (1/64 layers)" in text
+    assert "| mobilenet_v3_large | torchao cuda fp8 (1/64 layers) | 900 |" in text  # smallest VRAM

@@ -411,6 +411,33 @@ def test_other_cpu_work_during_a_window_is_measured():
     assert busy.other_cores >= 0.8 * spun
 
 
+def test_a_torchao_row_says_how_many_layers_it_quantized_at_its_batch_sizes():
+    """torchao's facts count quantized Linear layers and the compute layers left in bf16 (the
+    convolutions of an image model, a Linear that sees too few rows for int8): T5's decoder
+    layers stay bf16 at batch 1 and 16, so the row's share grows with the batch; a whole row
+    says nothing, and another model's row its own count."""
+    from benchmark.results.report import row_labels
+
+    base = {"backend": "torchao", "device": "cuda", "precision": "int8", "model": "t5"}
+    counts = [(48, 49, 0), (48, 49, 0), (97, 0, 0), (97, 0, 0), (72, 1, 0), (4, 0, 62), (24, 0, 0)]
+    models = ["t5"] * 4 + ["gptneo", "mobilenet", "bert"]
+    runs = pd.DataFrame(
+        [{**base, "model": model, "fact.quantized_linear": str(q), "fact.bf16_linear": str(b),
+          "fact.bf16_other_compute_layers": str(o)} for model, (q, b, o) in zip(models, counts, strict=True)]
+    )  # fmt: skip
+    assert list(row_labels(runs)) == ["torchao cuda int8 (48-97/97 layers)"] * 4 + [
+        "torchao cuda int8 (72/73 layers)",
+        "torchao cuda int8 (4/66 layers)",
+        "torchao cuda int8",
+    ]
+
+    # a cell skipped before its build (too few rows) has no facts: it stands in its row all the same
+    runs.loc[5, "fact.memory_format"] = "channels_last"
+    skipped = pd.DataFrame([{**base, "model": "mobilenet"}])
+    labels = list(row_labels(pd.concat([runs, skipped], ignore_index=True)))
+    assert labels[5] == labels[7] == "torchao cuda int8 (4/66 layers) channels_last"
+
+
 def test_partly_quantized_rows_say_how_much_and_repeated_failures_are_one_finding():
     from benchmark.results.report import row_labels
 

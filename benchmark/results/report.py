@@ -191,24 +191,48 @@ def pivot(runs: pd.DataFrame, table: Table) -> pd.DataFrame:
 def row_labels(runs: pd.DataFrame) -> pd.Series:
     """The study's row: `<backend> <device> <precision>`; a partly quantized row says how much
     of it is (`int8 (1/4 layers)`: the other layers still compute in float)."""
-    precision = runs["precision"].astype(str)
-
-    def fact(name: str) -> pd.Series:  # facts are strings in MLflow's tags and the records' table
-        return pd.to_numeric(
-            runs.get(f"fact.{name}", pd.Series(index=runs.index, dtype=float)), errors="coerce"
-        )
-
-    quantized, floating = fact("int8_layers"), fact("float_compute_layers")
-    partly = quantized.notna() & floating.fillna(0).gt(0)
-    precision = precision.where(
-        ~partly,
-        precision + " (" + quantized.astype("Int64").astype(str) + "/"
-        + (quantized + floating).astype("Int64").astype(str) + " layers)",
-    )  # fmt: skip
-    layout = runs.get("fact.memory_format", pd.Series(index=runs.index, dtype=object))
-    nhwc = layout.eq("channels_last").map({True: " channels_last", False: ""})
-    rows = runs["backend"] + " " + runs["device"] + " " + precision + nhwc
+    labelled = runs["backend"] + " " + runs["device"] + " " + runs["precision"].astype(str)
+    model = runs.get("model", "")  # the layout and layer count of one model's row, not another's
+    nhwc = row_layout(runs, labelled + model).eq("channels_last").map({True: " channels_last", False: ""})
+    rows = labelled + quantized_share(runs, labelled + nhwc + model) + nhwc
     return rows + varying_settings(runs, rows)
+
+
+def row_layout(runs: pd.DataFrame, rows: pd.Series) -> pd.Series:
+    """Each run's memory layout (fact `memory_format`); a cell skipped before its build (torchao
+    int8 at a batch too small for it) has none and takes its row's, where the row has one only,
+    so that it stands in that row, not in a row of its own beside it."""
+    layout = runs.get("fact.memory_format", pd.Series(index=runs.index, dtype=object))
+
+    def only(layouts: pd.Series):
+        known = layouts.dropna().unique()
+        return known[0] if len(known) == 1 else None
+
+    return layout.fillna(layout.groupby(rows).transform(only))
+
+
+def fact(runs: pd.DataFrame, name: str) -> pd.Series:
+    """A numeric fact per run (facts are strings in MLflow's tags and the records' table)."""
+    return pd.to_numeric(runs.get(f"fact.{name}", pd.Series(index=runs.index, dtype=float)), errors="coerce")
+
+
+def quantized_share(runs: pd.DataFrame, rows: pd.Series) -> pd.Series:
+    """` (48-97/97 layers)` for a row whose runs left compute layers in float: the fewest and most
+    quantized layers over its runs (torchao int8 leaves a Linear that sees too few rows in bf16,
+    so the share can grow with the batch) out of its compute layers; empty for a whole row. The
+    counts are the dynamic int8 backends' facts or torchao's, whichever a run has."""
+    quantized = fact(runs, "int8_layers").fillna(fact(runs, "quantized_linear"))
+    floating = fact(runs, "float_compute_layers").fillna(
+        fact(runs, "bf16_linear") + fact(runs, "bf16_other_compute_layers")
+    )
+    low, high = quantized.groupby(rows).transform("min"), quantized.groupby(rows).transform("max")
+    total = (quantized + floating.fillna(0)).groupby(rows).transform("max")
+    count = whole(low).where(low.eq(high), whole(low) + "-" + whole(high))
+    return (" (" + count + "/" + whole(total) + " layers)").where(low.lt(total), "")
+
+
+def whole(numbers: pd.Series) -> pd.Series:
+    return numbers.astype("Int64").astype(str)
 
 
 # Settings that change a row without changing its backend, device or precision; the backend's
